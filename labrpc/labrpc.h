@@ -1,0 +1,158 @@
+/* labrpc: a simulated network for RPC between servers in one process
+ * (6.5840's labrpc, in C).
+ *
+ * A network has client ends and servers, each with a name. An end is
+ * connected to at most one server name; a server holds services, each a set
+ * of named methods. A call names "Service.Method" and carries bytes (encode
+ * them with codec.h): arguments and replies are always copied, so servers
+ * never share memory, and byte counts are exact.
+ *
+ * The network can lose and delay messages:
+ *  - unreliable (labrpc_net_reliable(net, false)): each request waits 0-26 ms,
+ *    10% of requests are dropped before the handler runs, 10% of replies are
+ *    dropped after it ran;
+ *  - long reordering: about 2 in 3 replies are held 200-2200 ms;
+ *  - a call on a disabled end, or to a missing or deleted server, fails after
+ *    a random delay: up to 7 s with long delays on, up to 100 ms otherwise;
+ *  - a call whose server is deleted or replaced while its handler runs fails
+ *    within 100 ms of that, and the handler's late reply is discarded.
+ * A failed call looks the same whatever the reason: LABRPC_FAIL, like a
+ * false from Go's Call.
+ *
+ * Handlers and completion callbacks run on labrpc's own threads, a bounded
+ * set that is reused; a handler that blocks does not stall other calls.
+ * Delays wait in a timer queue, not in sleeping threads.
+ *
+ * Thread safety: every call is safe from any thread unless it says otherwise.
+ */
+#ifndef RAFTLAB_LABRPC_H
+#define RAFTLAB_LABRPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+
+typedef struct labrpc_net labrpc_net;
+typedef struct labrpc_end labrpc_end;
+typedef struct labrpc_server labrpc_server;
+typedef struct labrpc_service labrpc_service;
+
+/* Outcome of a call. Only LABRPC_OK carries a reply. */
+enum {
+    LABRPC_OK = 0,
+    LABRPC_FAIL = 1,       /* lost, timed out, disabled, no server: Go's false */
+    LABRPC_ENOMETHOD = 2,  /* the server has no such service or method */
+    LABRPC_EHANDLER = 3,   /* the handler returned an error (bad arguments) */
+    LABRPC_ECANCELED = 4,  /* the end was cancelled (labrpc_end_cancel) */
+    LABRPC_ENOMEM = 5,     /* out of memory */
+    LABRPC_EINVAL = 6,     /* bad arguments to labrpc itself */
+};
+const char *labrpc_strerror(int status);
+
+/* ---- handlers ---------------------------------------------------------- */
+
+/* A method handler. ctx is the service's context (labrpc_service_new); args
+ * are the request bytes (borrowed, valid during the call); the handler
+ * encodes its reply into reply (owned by labrpc). It returns 0, or non-zero
+ * to reject the request (say, arguments that do not decode), in which case
+ * the caller gets LABRPC_EHANDLER and no reply. Handlers run on labrpc's
+ * threads, possibly several at once for one service. */
+typedef int (*labrpc_handler)(void *ctx, const uint8_t *args, size_t args_len,
+                              codec_enc *reply);
+
+/* A service named name (copied) whose handlers get ctx. NULL if out of memory. */
+labrpc_service *labrpc_service_new(const char *name, void *ctx);
+/* Adds a method; name is copied. Returns 0, -1 if out of memory or if the
+ * service is already in a server. */
+int labrpc_service_add(labrpc_service *svc, const char *method, labrpc_handler fn);
+
+/* A server: a set of services. */
+labrpc_server *labrpc_server_new(void);
+/* The server takes ownership of svc (freed by labrpc_server_free). Returns 0,
+ * or -1 (out of memory, or a service of that name is already there). Call
+ * before the server is added to a network. */
+int labrpc_server_add_service(labrpc_server *srv, labrpc_service *svc);
+/* Number of requests dispatched to this server (that reached a handler
+ * lookup), like 6.5840's per-server GetCount. */
+int labrpc_server_count(labrpc_server *srv);
+/* Frees the server and its services. If it is still in a network it is
+ * deleted from it first. Blocks until no handler of this server is running,
+ * so once it returns no handler will touch the services' contexts again: free
+ * the server before freeing what ctx points to. Must not be called from one
+ * of this server's own handlers. */
+void labrpc_server_free(labrpc_server *srv);
+
+/* ---- the network ------------------------------------------------------- */
+
+/* A network, reliable, no long delays, no long reordering; seed drives its
+ * random delays and drops. NULL if out of memory or a thread cannot start. */
+labrpc_net *labrpc_net_new(unsigned seed);
+/* Stops the network: every call in flight fails (callbacks run with
+ * LABRPC_FAIL), every thread is joined, every end is freed. Servers are
+ * deleted but not freed (their creators free them, before or after). Must
+ * not be called from a labrpc thread. */
+void labrpc_net_cleanup(labrpc_net *net);
+
+void labrpc_net_reliable(labrpc_net *net, bool yes);
+void labrpc_net_long_reordering(labrpc_net *net, bool yes);
+void labrpc_net_long_delays(labrpc_net *net, bool yes);
+
+/* Registers srv under name (copied), replacing any server of that name (the
+ * replaced one's calls in flight fail). The network does not own srv. Returns
+ * 0, or -1 if out of memory. */
+int labrpc_net_add_server(labrpc_net *net, const char *name, labrpc_server *srv);
+/* Removes the server of that name, if any: its calls in flight fail within
+ * 100 ms and their late replies are discarded. Does not wait for handlers. */
+void labrpc_net_delete_server(labrpc_net *net, const char *name);
+
+/* A new client end named name (copied). The network owns it: it stays valid
+ * until labrpc_net_cleanup. NULL if out of memory or the name is taken. */
+labrpc_end *labrpc_net_make_end(labrpc_net *net, const char *name);
+/* Connects end to the server named server_name (copied; it need not exist yet). */
+void labrpc_net_connect(labrpc_net *net, labrpc_end *end, const char *server_name);
+/* Enables or disables an end; a disabled end's calls fail. */
+void labrpc_net_enable(labrpc_net *net, labrpc_end *end, bool enabled);
+
+/* Every call made on the network, dropped ones too. */
+int labrpc_net_total_count(labrpc_net *net);
+/* Request bytes of every call plus reply bytes of every delivered reply. */
+int64_t labrpc_net_total_bytes(labrpc_net *net);
+/* labrpc_server_count of the server registered under name, 0 if none. */
+int labrpc_net_server_count(labrpc_net *net, const char *name);
+
+/* ---- calls ------------------------------------------------------------- */
+
+/* A blocking call of "Service.Method" with args (copied). On LABRPC_OK,
+ * *reply (if reply is not NULL) gets a malloc'd copy of the reply that the
+ * caller must free(), and *reply_len its size; otherwise *reply is NULL. On
+ * LABRPC_ENOMETHOD *reply holds a NUL-terminated message naming the missing
+ * method and what the server offers (caller frees it too). Concurrent calls
+ * on one end are allowed and may complete in any order. */
+int labrpc_call(labrpc_end *end, const char *method, const void *args,
+                size_t args_len, uint8_t **reply, size_t *reply_len);
+
+/* Completion of a non-blocking call. status as for labrpc_call; reply is
+ * borrowed, valid only during the callback (NULL unless LABRPC_OK, or the
+ * message on LABRPC_ENOMETHOD). Runs on a labrpc thread; it may make new
+ * calls, take locks and block briefly, but a callback that blocks for long
+ * holds up that thread. */
+typedef void (*labrpc_done_fn)(void *arg, int status, const uint8_t *reply,
+                               size_t reply_len);
+
+/* Starts a call and returns at once. Returns LABRPC_OK if the call is under
+ * way: done(arg, ...) will then run exactly once, later, on another thread.
+ * Any other return means the call was not made and done will not run. */
+int labrpc_go(labrpc_end *end, const char *method, const void *args,
+              size_t args_len, labrpc_done_fn done, void *arg);
+
+/* Retires an end for good, for Raft's kill: its calls in flight complete at
+ * once with LABRPC_ECANCELED (callbacks run, blocking calls return), new
+ * calls on it return LABRPC_ECANCELED without being made, and this function
+ * returns only when no callback of this end is still running. So after it
+ * returns, no callback of this end will touch its arg again. Must not be
+ * called from a callback of this same end (returns LABRPC_EINVAL then). */
+int labrpc_end_cancel(labrpc_end *end);
+
+#endif
