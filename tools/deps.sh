@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Checks raftlab's dependencies and installs what is missing with apt when it
+# can (as root, or through sudo without a password); otherwise prints the one
+# command that would. Exit 0 only when everything is there.
+set -u
+
+missing=()
+cc_cmd=${CC:-cc}
+command -v "$cc_cmd" >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || missing+=(gcc)
+command -v make >/dev/null 2>&1 || missing+=(make)
+# CUnit: the header and the library must both be there.
+if ! printf '#include <CUnit/Basic.h>\nint main(void){return CU_initialize_registry();}\n' |
+     "${cc_cmd}" -x c - -o /dev/null -lcunit >/dev/null 2>&1; then
+  missing+=(libcunit1-dev)
+fi
+command -v valgrind >/dev/null 2>&1 && [ -f /usr/include/valgrind/valgrind.h ] || missing+=(valgrind)
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+cmd="apt-get install -y ${missing[*]}"
+echo "raftlab: missing: ${missing[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then
+  sudo_cmd=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  sudo_cmd="sudo"
+else
+  echo "raftlab: install them with:  sudo apt-get update && sudo $cmd" >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "raftlab: no apt-get here; install the packages above with your system's package manager" >&2
+  exit 1
+fi
+echo "raftlab: installing with apt: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo_cmd apt-get update -qq >/dev/null &&
+  $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null || {
+  echo "raftlab: apt could not install them; try:  sudo apt-get update && sudo $cmd" >&2
+  exit 1
+}
+echo "raftlab: installed ${missing[*]}" >&2
