@@ -44,17 +44,20 @@ typedef struct raft_apply_msg {
 } raft_apply_msg;
 
 /* The service's apply function: committed commands in index order, each index
- * exactly once, and snapshots (from InstallSnapshot) in their place. It may
- * block for a while and may call raft_snapshot / raft_get_state on this peer;
- * call it without holding any lock of yours. */
+ * exactly once, and snapshots (from InstallSnapshot) in their place. Call it
+ * from one thread at a time (one applier thread), without holding any lock
+ * of yours: it may block for a while and may call raft_snapshot /
+ * raft_get_state on this peer. */
 typedef void (*raft_apply_fn)(void *ctx, const raft_apply_msg *msg);
 
 /* Creates peer `me` of a cluster. peers[0..npeers-1] are client ends to every
  * peer (peers[me] is this peer's own: don't call it); the array and the ends
  * stay valid until raft_kill returns (copy the array if you keep it: the
  * grader reuses its memory). ps holds what an earlier instance persisted
- * (empty on a first start); it stays valid until raft_kill returns. apply and
- * apply_ctx: where committed commands go.
+ * (empty on a first start); it stays valid until raft_kill returns. On a
+ * restart the grader has already given the persisted snapshot to the
+ * service, so do not deliver it again: the next apply is the command at the
+ * snapshot's last index + 1. apply and apply_ctx: where committed commands go.
  * Must return quickly: start long-running work (elections, heartbeats,
  * applying) in threads of your own. NULL if it could not start (out of
  * memory); the grader then fails the test with that reason. */
