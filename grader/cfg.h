@@ -1,0 +1,176 @@
+/* cfg: the cluster harness of the Raft tests (6.5840's config.go, in C).
+ *
+ * A cfg is a simulated network (labrpc, long delays on) with n Raft peers
+ * named "0" .. "n-1", each with a persister, fresh client ends to every peer,
+ * and an applier (the apply function handed to raft_make) that keeps a copy
+ * of what each server applied and checks it as it comes in.
+ *
+ * Commands. Commands are opaque byte strings; the harness compares applied
+ * values byte for byte. The tests send integers and random strings. An
+ * integer command is its decimal ASCII text, without sign for non-negative
+ * values and without a terminating NUL ("100", "4611686018427387904");
+ * cfg_value_int() parses one back. Random strings are made of the 64
+ * characters [A-Za-z0-9_-], so they never look like integers.
+ *
+ * Failures. Any check that fails, on any thread (an applier, a client thread
+ * of a test, the test itself), records the first failure message in the cfg
+ * (under its mutex) and marks the cfg failed; later failures are dropped.
+ * Nothing here calls CUnit or exits: helpers that fail return a failure
+ * value (-1, or false) and the test's own thread looks at cfg_failed() at
+ * each helper boundary and ends the test (see CHECK in tests.h). Whatever
+ * student code hands the harness (a wrong index from raft_start, an apply at
+ * an unexpected index, both or neither valid flags, an absurd command_len,
+ * NULL from raft_make ...) becomes such a failure, with a message naming the
+ * server, what was expected and what was seen, never a crash.
+ *
+ * Time. Each test has 120 s of wall-clock time from cfg_make. Helpers check
+ * it and fail the test once it has passed; a watchdog thread ends the
+ * process (exit status 1, with a message) if the test is still running 10 s
+ * after that, or if cfg_cleanup takes over 30 s: that is, if something is
+ * stuck (a raft_start that never returns, a raft_kill that never joins).
+ * Under valgrind these limits and the deadlines of one() and wait() are
+ * stretched by CFG_VALGRIND_FACTOR; the sleeps that make up a scenario
+ * (election timeouts) are not.
+ *
+ * Threads. cfg_make, cfg_cleanup, cfg_begin, cfg_end, cfg_start1,
+ * cfg_crash1, cfg_connect, cfg_disconnect, cfg_set_* and the check_*
+ * functions belong to the test's own thread. cfg_one, cfg_n_committed,
+ * cfg_wait, cfg_start_cmd/int, cfg_get_state, cfg_rand*, cfg_sleep_ms,
+ * cfg_fail and cfg_failed may also be called from a test's helper threads
+ * (which the test joins before it returns).
+ *
+ * Only pthreads, nanosleep, clock_gettime and rand_r are used for threads,
+ * time and randomness (sim mode reroutes exactly those).
+ */
+#ifndef RAFTLAB_CFG_H
+#define RAFTLAB_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft.h"
+
+/* The election timeout budget of the tests, in ms (6.5840's RaftElectionTimeout). */
+#define RAFT_ELECTION_TIMEOUT 1000
+/* Applied commands between snapshots in 3D (snapshots at 9, 19, 29, ...). */
+#define CFG_SNAPSHOT_INTERVAL 10
+/* Max persisted raft state in 3D, bytes. */
+#define CFG_MAX_LOG_SIZE 2000
+/* Wall-clock limit of one test, seconds (overridable at compile time only to
+ * test the harness itself). */
+#ifndef CFG_TEST_LIMIT_S
+#define CFG_TEST_LIMIT_S 120
+#endif
+/* How much longer the harness's own deadlines are under valgrind. */
+#define CFG_VALGRIND_FACTOR 5
+/* Largest command and index the appliers accept before calling it absurd. */
+#define CFG_MAX_COMMAND_LEN (1u << 20)
+#define CFG_MAX_INDEX (1 << 20)
+
+typedef struct cfg cfg;
+
+/* A copy of an applied value (malloc'd; free with cfg_value_free). */
+typedef struct cfg_value {
+    uint8_t *p;
+    size_t len;
+} cfg_value;
+
+void cfg_value_free(cfg_value *v);
+/* true if v is an integer command (decimal text); *out gets its value. */
+bool cfg_value_int(const cfg_value *v, int64_t *out);
+
+/* A cluster of n servers, all started and connected. unreliable: the network
+ * drops and delays messages. snapshot: the appliers snapshot every 10
+ * commands (3D). Returns NULL only if the harness itself could not be set up
+ * (out of memory: it says so on stderr); a peer that fails to start
+ * (raft_make returns NULL) is a test failure recorded in the cfg. */
+cfg *cfg_make(int n, bool unreliable, bool snapshot);
+/* Kills every peer, frees every server, stops the network, frees all. */
+void cfg_cleanup(cfg *c);
+
+/* The test's name for failure messages ("TestInitialElection3A"). */
+void cfg_set_test_name(cfg *c, const char *name);
+/* Prints "<description> ..." and starts the counters. */
+void cfg_begin(cfg *c, const char *description);
+/* Unless the test failed, checks the time limit and prints
+ * "  ... Passed --  time peers rpcs bytes cmds". Returns !cfg_failed(c). */
+bool cfg_end(cfg *c);
+bool cfg_ended(cfg *c);
+
+/* ---- failures ---------------------------------------------------------- */
+
+/* Records a failure (printf-style message) unless one is already recorded. */
+void cfg_fail(cfg *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool cfg_failed(cfg *c);
+/* Copies the first failure message (with the test name) into buf. */
+void cfg_failure(cfg *c, char *buf, size_t size);
+/* Where the test noticed the failure (for the CUnit report). */
+void cfg_note_site(cfg *c, const char *file, int line);
+void cfg_site(cfg *c, const char **file, int *line);
+
+/* ---- the cluster ------------------------------------------------------- */
+
+int cfg_n(const cfg *c);
+/* Crashes server i (if running) and starts a new instance from its
+ * persisted state. Returns false on failure (recorded). */
+bool cfg_start1(cfg *c, int i);
+/* Crashes server i: disconnects it, removes its server from the network,
+ * copies its persister and kills the instance. No-op if not running. */
+void cfg_crash1(cfg *c, int i);
+void cfg_connect(cfg *c, int i);
+void cfg_disconnect(cfg *c, int i);
+bool cfg_connected(cfg *c, int i);
+/* Is an instance of server i running (6.5840's cfg.rafts[i] != nil)? */
+bool cfg_alive(cfg *c, int i);
+void cfg_set_unreliable(cfg *c, bool unreliable);
+void cfg_set_long_reordering(cfg *c, bool yes);
+
+/* raft_start on server i, if it is running (else false, *index = *term = -1).
+ * A true return with an index that cannot be right (< 1 or absurd) is a
+ * failure (recorded) and returns false. index / term may be NULL. */
+bool cfg_start_cmd(cfg *c, int i, const void *cmd, size_t len, int *index, int *term);
+bool cfg_start_int(cfg *c, int i, int64_t v, int *index, int *term);
+/* raft_get_state on server i; false if it is not running. */
+bool cfg_get_state(cfg *c, int i, int *term, bool *is_leader);
+
+/* ---- checks (6.5840's helpers) ----------------------------------------- */
+
+/* The leader's id, or -1 (failure recorded). */
+int cfg_check_one_leader(cfg *c);
+/* The term all connected servers agree on, or -1 (failure recorded if they
+ * disagree). */
+int cfg_check_terms(cfg *c);
+/* false (failure recorded) if a connected server claims to lead. */
+bool cfg_check_no_leader(cfg *c);
+/* How many servers applied index; out (if not NULL) gets a copy of the value
+ * when the count is > 0. -1 (failure recorded) if they differ. */
+int cfg_n_committed(cfg *c, int index, cfg_value *out);
+/* A complete agreement on cmd: the index, or -1 (failure recorded). */
+int cfg_one(cfg *c, const void *cmd, size_t len, int expected_servers, bool retry);
+int cfg_one_int(cfg *c, int64_t v, int expected_servers, bool retry);
+/* Waits for n servers to apply index. 1: decided, *out (if not NULL) gets
+ * the value; 0: a term passed start_term (6.5840's -1); -1: failure
+ * (recorded). start_term -1: do not look at terms. */
+int cfg_wait(cfg *c, int index, int n, int start_term, cfg_value *out);
+/* Largest persisted raft state of any server, bytes. */
+size_t cfg_log_size(cfg *c);
+/* Requests dispatched to server i; total RPCs; total bytes. */
+int cfg_rpc_count(cfg *c, int i);
+int cfg_rpc_total(cfg *c);
+int64_t cfg_bytes_total(cfg *c);
+
+/* ---- utilities --------------------------------------------------------- */
+
+/* Random numbers from the cfg's seed (thread safe): 31 and 62 bits. */
+int cfg_rand(cfg *c);
+int64_t cfg_rand63(cfg *c);
+/* A random string of n characters from [A-Za-z0-9_-]; caller frees. */
+char *cfg_randstring(cfg *c, size_t n);
+void cfg_sleep_ms(int64_t ms);
+/* Seconds since some fixed point (CLOCK_MONOTONIC). */
+double cfg_now(void);
+/* 1, or CFG_VALGRIND_FACTOR when running under valgrind. */
+int cfg_time_factor(void);
+
+#endif
