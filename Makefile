@@ -1,7 +1,8 @@
 # raftlab: every entry point. See README.md.
 #   make                 build the kit (labrpc, grader against labs/ and solution/)
 #   make grade           grade labs/ (LAB=3A|3B|3C|3D, RUN=<test>, IMPL=solution|labs|<dir>)
-#   make test            the kit's own test suite (what CI runs)
+#   make test            the kit's own test suite (what CI runs; TEST_MODE=quick skips the long steps)
+#   VALGRIND=memcheck    with make grade: run each test under valgrind memcheck
 #   make bench           labrpc benchmarks
 #   make deps            check (and install with apt where possible) the dependencies
 
@@ -75,11 +76,16 @@ $(RAFT_TEST): $(GRADER_OBJ) $(IMPL_OBJ) $(LABRPC_LIB)
 
 labrpc_test: $(LABRPC_TEST)
 
+VALGRIND ?=
 grade: $(RAFT_TEST)
-	@grader/grade.sh $(RAFT_TEST) "$(LAB)" "$(RUN)"
+	@VALGRIND="$(VALGRIND)" grader/grade.sh $(RAFT_TEST) "$(LAB)" "$(RUN)"
 
+# The kit's own suite: labrpc's tests, then the Raft tests against the
+# solution and the skeleton (both built with -Werror).
 test: $(LABRPC_TEST)
-	@tools/test.sh
+	@$(MAKE) --no-print-directory raft_test IMPL=solution
+	@$(MAKE) --no-print-directory raft_test IMPL=labs
+	@BUILD=$(BUILD) tools/test.sh $(TEST_MODE)
 
 bench: $(LABRPC_BENCH)
 	@$(LABRPC_BENCH)

@@ -50,6 +50,42 @@ if [ "$MODE" != quick ]; then
   check "labrpc suite, memcheck" 600 "${VG[@]}" "$BUILD/labrpc_test"
 fi
 
+# expect_fail NAME LIMIT CMD...: the command must fail cleanly with exit 1
+# (a test failure), not crash, hang or pass.
+expect_fail() {
+  local name=$1 limit=$2; shift 2
+  local log="$logdir/skeleton.log" rc
+  timeout -k 10 "$limit" "$@" >"$log" 2>&1
+  rc=$?
+  if [ $rc -eq 1 ] && grep -q -- '\.\.\. Failed' "$log"; then
+    passed=$((passed + 1))
+    printf '  ok    %-50s %s\n' "$name" "fails cleanly: $(grep -m1 -- '... Failed' "$log" | cut -c1-60)"
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    printf '  FAIL  %-50s (exit %s, expected a clean test failure, exit 1)\n' "$name" "$rc"
+    sed 's/^/        | /' "$log" | tail -n 40
+  fi
+}
+
+SOL="$BUILD/solution/raft_test"
+SKEL="$BUILD/labs/raft_test"
+# Outer limits: the harness fails a test at 120 s itself; these catch a hang.
+if [ "$MODE" != quick ]; then
+  echo "== Raft: the reference solution, every test"
+  for t in $("$SOL" --list); do
+    check "solution $t" 150 "$SOL" "$t"
+  done
+  echo "== Raft: the reference solution, 3A and 3B under valgrind memcheck"
+  for t in $("$SOL" --list 3A) $("$SOL" --list 3B); do
+    check "solution $t, memcheck" 700 "${VG[@]}" "$SOL" "$t"
+  done
+fi
+echo "== Raft: the skeleton fails every test cleanly"
+for t in $("$SKEL" --list); do
+  expect_fail "skeleton $t" 150 "$SKEL" "$t"
+done
+
 echo
 if [ $failed -gt 0 ]; then
   echo "Failed:"

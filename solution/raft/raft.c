@@ -16,6 +16,10 @@
  *               holding rf->mu (the service may call back into us).
  *  - RPCs go out with labrpc_go, to all peers in parallel; replies come back
  *    on labrpc's threads in the on_*_reply callbacks, which take rf->mu.
+ *    A leader sends to a follower from one place, leader_send: at once when
+ *    there is something new (raft_start, a reply, a commit), at most one
+ *    call in flight per follower (so entries are batched and each crosses
+ *    about once), and a heartbeat after HEARTBEAT_MS of silence.
  *  - RPC handlers (handle_*) run on labrpc's threads and take rf->mu.
  *
  * Ownership
@@ -127,7 +131,6 @@ typedef struct rpc_ctx {
     int prev_index;    /* AppendEntries: prevLogIndex we sent */
     int n_entries;     /* AppendEntries: how many entries we sent */
     int snap_index;    /* InstallSnapshot: lastIncludedIndex we sent */
-    int snap_term;
 } rpc_ctx;
 
 /* ------------------------------------------------------------------ */
@@ -872,9 +875,8 @@ static void leader_send(raft *rf, int peer, bool heartbeat)
         method = "Raft.InstallSnapshot";
         done = on_install_snapshot_reply;
         c->snap_index = rf->log_start;
-        c->snap_term = rf->log[0].term;
         codec_put_i32(&e, c->snap_index);
-        codec_put_i32(&e, c->snap_term);
+        codec_put_i32(&e, rf->log[0].term); /* lastIncludedTerm */
         codec_put_bytes(&e, rf->snapshot, rf->snapshot_len);
     } else {
         method = "Raft.AppendEntries";
@@ -943,6 +945,15 @@ static void *ticker_main(void *arg)
     return NULL;
 }
 
+/* Out of memory in the applier: wait a little (without the lock) and try
+ * again, rather than skip an index and break the order. */
+static void back_off_unlocked(raft *rf)
+{
+    pthread_mutex_unlock(&rf->mu);
+    usleep(10 * 1000);
+    pthread_mutex_lock(&rf->mu);
+}
+
 /* Delivers committed commands to the service in index order, and snapshots
  * from InstallSnapshot in their place (Figure 2: "if commitIndex >
  * lastApplied: increment lastApplied, apply log[lastApplied]"). The apply
@@ -963,18 +974,21 @@ static void *applier_main(void *arg)
         void *copy = NULL;
         size_t len;
         if (rf->snapshot_to_apply) {
-            rf->snapshot_to_apply = false;
             len = rf->snapshot_len;
-            msg.snapshot_valid = true;
-            msg.snapshot_index = rf->log_start;
-            msg.snapshot_term = rf->log[0].term;
-            rf->last_applied = rf->log_start; /* the snapshot stands for all up to here */
-            if ((copy = malloc(len ? len : 1)) == NULL)
-                continue; /* out of memory: the service misses it; nothing better to do */
+            /* A copy: once we unlock, a newer snapshot may replace this one. */
+            if ((copy = malloc(len ? len : 1)) == NULL) {
+                back_off_unlocked(rf);
+                continue;
+            }
             if (len)
                 memcpy(copy, rf->snapshot, len);
+            rf->snapshot_to_apply = false;
+            rf->last_applied = rf->log_start; /* the snapshot stands for all up to here */
+            msg.snapshot_valid = true;
             msg.snapshot = copy;
             msg.snapshot_len = len;
+            msg.snapshot_index = rf->log_start;
+            msg.snapshot_term = rf->log[0].term;
         } else {
             int index = rf->last_applied + 1;
             if (index <= rf->log_start) { /* covered by a snapshot; cannot happen */
@@ -985,10 +999,7 @@ static void *applier_main(void *arg)
             len = entry->command_len;
             /* A copy: once we unlock, raft_snapshot may free the entry. */
             if ((copy = malloc(len ? len : 1)) == NULL) {
-                /* Out of memory: try again shortly rather than skip an index. */
-                pthread_mutex_unlock(&rf->mu);
-                usleep(10 * 1000);
-                pthread_mutex_lock(&rf->mu);
+                back_off_unlocked(rf);
                 continue;
             }
             if (len)
