@@ -3,6 +3,17 @@
 
 #include "tests.h"
 
+/* Crashes every server, then starts and reconnects each (stops at a failure). */
+static void restart_all(cfg *c, int servers)
+{
+    for (int i = 0; i < servers; i++)
+        cfg_crash1(c, i);
+    for (int i = 0; i < servers && !cfg_failed(c); i++) {
+        cfg_start1(c, i);
+        cfg_connect(c, i);
+    }
+}
+
 static void snapcommon(cfg *c, const char *name, bool disconnect, bool crash)
 {
     int iters = 30;
@@ -123,16 +134,8 @@ static void snapshot_all_crash(cfg *c)
         int index1 = cfg_one_int(c, cfg_rand63(c), servers, true);
         CHECK(c);
 
-        /* crash all */
-        for (int k = 0; k < servers; k++)
-            cfg_crash1(c, k);
-
-        /* revive all */
-        for (int k = 0; k < servers; k++) {
-            cfg_start1(c, k);
-            CHECK(c);
-            cfg_connect(c, k);
-        }
+        restart_all(c, servers);
+        CHECK(c);
 
         int index2 = cfg_one_int(c, cfg_rand63(c), servers, true);
         CHECK(c);
@@ -158,31 +161,15 @@ static void snapshot_init(cfg *c)
         CHECK(c);
     }
 
-    /* crash all */
-    for (int i = 0; i < servers; i++)
-        cfg_crash1(c, i);
-
-    /* revive all */
-    for (int i = 0; i < servers; i++) {
-        cfg_start1(c, i);
-        CHECK(c);
-        cfg_connect(c, i);
-    }
+    restart_all(c, servers);
+    CHECK(c);
 
     /* a single op, to get something to be written back to persistent storage */
     cfg_one_int(c, cfg_rand63(c), servers, true);
     CHECK(c);
 
-    /* crash all */
-    for (int i = 0; i < servers; i++)
-        cfg_crash1(c, i);
-
-    /* revive all */
-    for (int i = 0; i < servers; i++) {
-        cfg_start1(c, i);
-        CHECK(c);
-        cfg_connect(c, i);
-    }
+    restart_all(c, servers);
+    CHECK(c);
 
     /* do another op to trigger potential bug */
     cfg_one_int(c, cfg_rand63(c), servers, true);
