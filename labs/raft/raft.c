@@ -23,8 +23,8 @@
  *     calling apply from a thread of its own, without holding its lock.
  *
  * Rules of the game (see the handouts): use only pthreads (threads, mutexes,
- * condition variables), nanosleep/usleep, clock_gettime and rand_r for
- * threads, time and randomness. Send RPCs with labrpc (labrpc/labrpc.h) and
+ * condition variables), nanosleep/usleep, clock_gettime and the rand family
+ * (rand_r with a seed of your own is simplest) for threads, time and randomness. Send RPCs with labrpc (labrpc/labrpc.h) and
  * encode them with the codec (labrpc/codec.h); never share memory between
  * peers.
  */
@@ -280,14 +280,14 @@ static void send_request_vote(raft *rf, int server, const request_vote_args *a)
     codec_enc_free(&e);   /* labrpc copied the arguments */
 }
 
-/* Adds the RPC handlers: RequestVote now; AppendEntries (3B) and
- * InstallSnapshot (3D) later. */
+/* Adds the RPC handlers: RequestVote and AppendEntries (3A: heartbeats are
+ * empty AppendEntries), InstallSnapshot later (3D). */
 int raft_register(raft *rf, labrpc_service *svc)
 {
     (void)rf;
     if (labrpc_service_add(svc, "RequestVote", request_vote) != 0)
         return -1;
-    /* Your code here (3B, 3D). */
+    /* Your code here (3A: AppendEntries; 3D: InstallSnapshot). */
     return 0;
 }
 
@@ -404,8 +404,8 @@ raft *raft_make(labrpc_end **peers, int npeers, int me, persister *ps,
     return rf;
 }
 
-/* The tester doesn't halt threads created by Raft after each test, but it
- * does call raft_kill(). Stop everything: set dead, wake and join every
+/* The tester calls raft_kill() when it crashes a peer and at the end of
+ * every test; unlike Go, nothing else stops your threads. Stop everything: set dead, wake and join every
  * thread you started, cancel every end (labrpc_end_cancel: after it returns,
  * no callback of yours runs any more), then free everything you allocated.
  * Don't free peers' ends or ps: the grader owns them. */
