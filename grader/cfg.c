@@ -791,6 +791,28 @@ void cfg_disconnect(cfg *c, int i)
     }
 }
 
+/* Detaches server i's Raft instance, waits until no client thread is using
+ * it, then kills it and marks its apply context dead. Called with c->mu
+ * held; returns with it released. */
+static void kill_instance(cfg *c, int i)
+{
+    raft *rf = c->rafts[i];
+    inst *in = c->insts[i];
+    c->rafts[i] = NULL;
+    c->insts[i] = NULL;
+    while (c->users[i] > 0)
+        pthread_cond_wait(&c->cond, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+    if (!rf)
+        return;
+    set_call(c, "raft_kill(server %d)", i);
+    raft_kill(rf);
+    set_call(c, NULL, 0);
+    pthread_mutex_lock(&c->mu);
+    in->dead = true;
+    pthread_mutex_unlock(&c->mu);
+}
+
 void cfg_crash1(cfg *c, int i)
 {
     cfg_disconnect(c, i);
@@ -816,22 +838,7 @@ void cfg_crash1(cfg *c, int i)
             c->saved[i] = cp;
         }
     }
-    raft *rf = c->rafts[i];
-    inst *in = c->insts[i];
-    c->rafts[i] = NULL;
-    c->insts[i] = NULL;
-    while (c->users[i] > 0)
-        pthread_cond_wait(&c->cond, &c->mu);
-    pthread_mutex_unlock(&c->mu);
-
-    if (rf) {
-        set_call(c, "raft_kill(server %d)", i);
-        raft_kill(rf);
-        set_call(c, NULL, 0);
-        pthread_mutex_lock(&c->mu);
-        in->dead = true;
-        pthread_mutex_unlock(&c->mu);
-    }
+    kill_instance(c, i);   /* releases c->mu */
     if (old)
         persister_free(old);
 }
@@ -1038,21 +1045,7 @@ void cfg_cleanup(cfg *c)
                 c->srvs[i] = NULL;
             }
             pthread_mutex_lock(&c->mu);
-            raft *rf = c->rafts[i];
-            inst *in = c->insts[i];
-            c->rafts[i] = NULL;
-            c->insts[i] = NULL;
-            while (c->users[i] > 0)
-                pthread_cond_wait(&c->cond, &c->mu);
-            pthread_mutex_unlock(&c->mu);
-            if (rf) {
-                set_call(c, "raft_kill(server %d)", i);
-                raft_kill(rf);
-                set_call(c, NULL, 0);
-                pthread_mutex_lock(&c->mu);
-                in->dead = true;
-                pthread_mutex_unlock(&c->mu);
-            }
+            kill_instance(c, i);
         }
     }
     if (c->net) {
