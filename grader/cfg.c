@@ -1,6 +1,7 @@
 /* cfg.c: the cluster harness (see cfg.h). */
 #include "cfg.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -109,6 +110,19 @@ void cfg_sleep_ms(int64_t ms)
     struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
+}
+
+int cfg_thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
 }
 
 int cfg_time_factor(void)
@@ -362,9 +376,18 @@ static void *watchdog(void *arg)
                 printf("  (the first failure was: %s)\n", c->msg);
             fflush(stdout);
             fflush(stderr);
-            _exit(1);
+            _exit(CFG_EXIT_STUCK);
         }
         pthread_mutex_unlock(&c->mu);
+        int nthreads = cfg_thread_count();
+        if (nthreads > CFG_MAX_THREADS) {
+            printf("  ... Failed --  %s%s%d threads running (the limit is %d): the Raft code "
+                   "starts threads without bound; reuse a few long-lived threads, or use "
+                   "labrpc's asynchronous calls instead of a thread per RPC\n",
+                   c->test_name, c->test_name[0] ? ": " : "", nthreads, CFG_MAX_THREADS);
+            fflush(stdout);
+            _exit(CFG_EXIT_THREADS);
+        }
     }
 }
 

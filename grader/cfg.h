@@ -27,7 +27,9 @@
  * it and fail the test once it has passed; a watchdog thread ends the
  * process (exit status 1, with a message) if the test is still running 10 s
  * after that, or if cfg_cleanup takes over 30 s: that is, if something is
- * stuck (a raft_start that never returns, a raft_kill that never joins).
+ * stuck (a raft_start that never returns, a raft_kill that never joins);
+ * it exits with CFG_EXIT_STUCK. It also counts the process's threads and
+ * ends it with CFG_EXIT_THREADS past CFG_MAX_THREADS.
  * Under valgrind these limits and the deadlines of one() and wait() are
  * stretched by CFG_VALGRIND_FACTOR; the sleeps that make up a scenario
  * (election timeouts) are not.
@@ -64,6 +66,13 @@
 #endif
 /* How much longer the harness's own deadlines are under valgrind. */
 #define CFG_VALGRIND_FACTOR 5
+/* Exit statuses of raft_test besides 0 (passed), 1 (failed) and 2 (usage),
+ * so that the grader can tell why a test ended without reading its output. */
+#define CFG_EXIT_STUCK 3     /* the watchdog ended a test that was stuck */
+#define CFG_EXIT_THREADS 4   /* the process ran more than CFG_MAX_THREADS threads */
+/* Threads one test process may run: a Raft that starts threads without bound
+ * is stopped here, since RLIMIT_NPROC does nothing for root (CI). */
+#define CFG_MAX_THREADS 1000
 /* Largest command and index the appliers accept before calling it absurd. */
 #define CFG_MAX_COMMAND_LEN (1u << 20)
 #define CFG_MAX_INDEX (1 << 20)
@@ -170,6 +179,8 @@ char *cfg_randstring(cfg *c, size_t n);
 void cfg_sleep_ms(int64_t ms);
 /* Seconds since some fixed point (CLOCK_MONOTONIC). */
 double cfg_now(void);
+/* Threads of this process now (from /proc/self/task), or -1 if unknown. */
+int cfg_thread_count(void);
 /* 1, or CFG_VALGRIND_FACTOR when running under valgrind. */
 int cfg_time_factor(void);
 

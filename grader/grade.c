@@ -1,0 +1,1120 @@
+/* grade.c: the grader, build/grade. `build/grade --help` documents it.
+ *
+ * Runs each selected Raft test (raft_test NAME) in its own child process and
+ * process group, with a wall-clock limit and resource limits, its output
+ * captured to a file; turns how the child ended into a verdict; prints
+ * progress, each failure with the command that reruns it, a summary with
+ * points and per-stage times; writes the reports (report.h).
+ *
+ * One thread. Children are reaped with wait4 after sigtimedwait on SIGCHLD,
+ * so a finished test is noticed at once and an idle grader sleeps.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "report.h"
+
+#define TEST_LIMIT_S (CFG_TEST_LIMIT_S + 15) /* the harness reports first */
+#define VALGRIND_FACTOR CFG_VALGRIND_FACTOR
+#define TERM_GRACE_S 3          /* SIGTERM, then SIGKILL this much later */
+#define EXIT_VALGRIND 99        /* --error-exitcode */
+#define EXIT_ASAN 98
+#define EXIT_TSAN 97
+#define EXIT_UBSAN 96
+#define EXIT_EXEC 127
+#define HEAD_BYTES (4 << 20)    /* of a test's output, scanned for reports */
+#define TAIL_BYTES (64 << 10)
+#define TAIL_LINES 12
+#define REPORT_LINES 25
+#define MAX_TESTS 256
+
+typedef struct opts {
+    const char *impl, *binary, *lab, *run, *valgrind, *san, *points, *logs;
+    const char *json, *junit, *gradescope, *supp;
+    int repeat, jobs;
+    double timeout;
+    long mem_mb, fsize_mb, nproc;
+} opts;
+
+typedef struct test {
+    char name[128], stage[16];
+    double max_points;
+    int done, failures;
+    double secs, max_secs, cpu;
+    report_test *res;      /* filled in when the first run ends */
+    bool shown;            /* its line was printed */
+} test;
+
+typedef struct run {
+    int test, iter;
+    pid_t pid;
+    double t0, deadline, killed_at;
+    bool timed_out;
+    char log[PATH_MAX], result[PATH_MAX];
+} run;
+
+static opts O = { .repeat = 1, .jobs = 1, .mem_mb = 16384, .fsize_mb = 512, .nproc = 16384 };
+static char kit[PATH_MAX];         /* the kit's root folder ("" if unknown) */
+static char binary[PATH_MAX];
+static test tests[MAX_TESTS];
+static int ntests;
+static report rep;
+static bool tty, color;
+static char logdir[PATH_MAX];
+static int kept_logs;
+static double t_start;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("grade: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(2);
+}
+
+static const char *paint(report_verdict v)
+{
+    if (!color)
+        return "";
+    return v == REPORT_PASSED ? "\033[32m" : v == REPORT_TIMEOUT || v == REPORT_LIMIT ? "\033[33m"
+                                                                                       : "\033[31m";
+}
+static const char *plain(void) { return color ? "\033[0m" : ""; }
+
+/* snprintf into a fixed buffer; a path or name that does not fit is an error. */
+static void setf(char *dst, size_t size, const char *f, ...) __attribute__((format(printf, 3, 4)));
+static void setf(char *dst, size_t size, const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    int n = vsnprintf(dst, size, f, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= size)
+        die("a path or name is too long: %.60s...", dst);
+}
+
+/* Reads up to len bytes at off (off < 0: the last len bytes); malloc'd. */
+static char *read_part(const char *path, long off, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return strdup("");
+    }
+    if (off < 0)
+        off = st.st_size > (off_t)len ? (long)(st.st_size - (off_t)len) : 0;
+    char *buf = malloc(len + 1);
+    ssize_t n = buf ? pread(fd, buf, len, off) : -1;
+    close(fd);
+    if (!buf)
+        return NULL;
+    buf[n > 0 ? n : 0] = '\0';
+    /* NULs in output would cut the text short. */
+    for (ssize_t k = 0; k < n; k++)
+        if (buf[k] == '\0')
+            buf[k] = '?';
+    return buf;
+}
+
+static const char *line_start(const char *buf, const char *p)
+{
+    while (p > buf && p[-1] != '\n')
+        p--;
+    return p;
+}
+
+/* The first line of buf containing needle (or the last, if last). */
+static const char *find_line(const char *buf, const char *needle, bool last)
+{
+    const char *hit = NULL;
+    for (const char *p = strstr(buf, needle); p; p = strstr(p + 1, needle)) {
+        hit = line_start(buf, p);
+        if (!last)
+            break;
+    }
+    return hit;
+}
+
+/* A copy of up to n lines from p; malloc'd. */
+static char *copy_lines(const char *p, int n)
+{
+    const char *e = p;
+    for (int k = 0; k < n && *e; k++) {
+        const char *nl = strchr(e, '\n');
+        e = nl ? nl + 1 : e + strlen(e);
+    }
+    size_t len = (size_t)(e - p);
+    while (len && p[len - 1] == '\n')
+        len--;
+    return strndup(p, len);
+}
+
+/* The rest of the line at p, without a "==123== " valgrind prefix. */
+static char *one_line(const char *p)
+{
+    if (p[0] == '=' && p[1] == '=') {
+        const char *q = strstr(p + 2, "== ");
+        const char *nl = strchr(p, '\n');
+        if (q && (!nl || q < nl))
+            p = q + 3;
+    }
+    while (*p == ' ')
+        p++;
+    return strndup(p, strcspn(p, "\n"));
+}
+
+/* ---- the verdict of one run --------------------------------------------- */
+
+typedef struct outcome {
+    report_verdict v;
+    char *message, *details;   /* malloc'd */
+} outcome;
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    char *s = NULL;
+    if (vasprintf(&s, f, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+/* The first report of a checker: the line of the first of heads found in
+ * head (earliest in the text), and REPORT_LINES lines from it. */
+static bool first_report(const char *head, const char *const *heads, outcome *o)
+{
+    const char *best = NULL;
+    for (int k = 0; heads[k]; k++) {
+        const char *p = find_line(head, heads[k], false);
+        if (p && (!best || p < best))
+            best = p;
+    }
+    if (!best)
+        return false;
+    o->message = one_line(best);
+    o->details = copy_lines(best, REPORT_LINES);
+    return true;
+}
+
+static const char *const MEMCHECK_ERRORS[] = {
+    "== Invalid ", "== Conditional jump", "== Use of uninitialised", "== Syscall param",
+    "== Mismatched free", "== Source and destination overlap", "== Argument 'size'",
+    "== Process terminating", NULL,
+};
+static const char *const MEMCHECK_LEAKS[] = { "are definitely lost", NULL };
+static const char *const THREAD_ERRORS[] = {
+    "== Possible data race", "== Conflicting ", "== Thread #", "== Lock at", "lock order",
+    "ThreadSanitizer:", "== Probably a race", NULL,
+};
+static const char *const ASAN_ERRORS[] = { "ERROR: AddressSanitizer", NULL };
+static const char *const LSAN_ERRORS[] = { "ERROR: LeakSanitizer", NULL };
+static const char *const UBSAN_ERRORS[] = { "runtime error:", NULL };
+
+static void classify(const run *r, int status, outcome *o)
+{
+    char *head = read_part(r->log, 0, HEAD_BYTES);
+    char *tail = read_part(r->log, -1, TAIL_BYTES);
+    char *result = read_part(r->result, 0, 64);
+    if (!head || !tail || !result) {
+        o->v = REPORT_ERROR;
+        o->message = strdup("out of memory reading the test's output");
+        goto out;
+    }
+    /* The harness's own failure line, the last one (it comes last). */
+    const char *harness = find_line(tail, "  ... Failed --  ", true);
+    if (!harness)
+        harness = find_line(head, "  ... Failed --  ", true);
+    char *why = harness ? one_line(strstr(harness, "... Failed --  ") + 15) : NULL;
+    const char *last = tail + strlen(tail);
+    for (int k = 0; k <= TAIL_LINES && last > tail; k++)
+        last = line_start(tail, last - 1);
+    bool valgrind = O.valgrind && O.valgrind[0];
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+
+    if (r->timed_out) {
+        o->v = REPORT_TIMEOUT;
+        o->message = fmt("no result after %.0f s: the process group was killed; the "
+                         "last output shows where it was", O.timeout);
+    } else if (valgrind && code == EXIT_VALGRIND) {
+        bool memcheck = strcmp(O.valgrind, "memcheck") == 0;
+        if (memcheck && first_report(head, MEMCHECK_ERRORS, o))
+            o->v = REPORT_MEMORY;
+        else if (memcheck && first_report(head, MEMCHECK_LEAKS, o))
+            o->v = REPORT_LEAKED;
+        else {
+            o->v = memcheck ? REPORT_MEMORY : REPORT_RACE;
+            if (!first_report(head, THREAD_ERRORS, o) && !first_report(head, (const char *const[]){ "==", NULL }, o))
+                o->message = strdup("valgrind reported errors (see the output)");
+        }
+    } else if (code == EXIT_ASAN && (first_report(head, LSAN_ERRORS, o) ||
+                                     first_report(head, ASAN_ERRORS, o))) {
+        o->v = strstr(o->message, "LeakSanitizer") ? REPORT_LEAKED
+               : strstr(o->message, "SEGV") || strstr(o->message, "BUS") ? REPORT_CRASHED
+                                                                          : REPORT_MEMORY;
+    } else if (code == EXIT_TSAN && first_report(head, THREAD_ERRORS, o)) {
+        o->v = REPORT_RACE;
+    } else if (code == EXIT_UBSAN && first_report(head, UBSAN_ERRORS, o)) {
+        o->v = REPORT_UNDEFINED;
+    } else if (sig == SIGXCPU || sig == SIGXFSZ) {
+        o->v = REPORT_LIMIT;
+        o->message = sig == SIGXCPU
+                         ? fmt("killed by SIGXCPU: over the CPU-time limit (%.0f s); is a "
+                               "thread spinning?", 2 * O.timeout)
+                         : fmt("killed by SIGXFSZ: output over the limit (%ld MiB); is "
+                               "something printing in a loop?", O.fsize_mb);
+    } else if (sig) {
+        o->v = REPORT_CRASHED;
+        o->message = fmt("killed by signal %d (SIG%s)%s", sig, sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
+                         sig == SIGKILL ? ": out of memory, or killed from outside?" : "");
+        char *d = fmt("%s\nbacktrace: gdb -q -batch -ex run -ex bt --args %s %s", last, binary,
+                      tests[r->test].name);
+        o->details = d;
+    } else if (code == CFG_EXIT_STUCK) {
+        o->v = REPORT_TIMEOUT;
+        o->message = why ? strdup(why) : strdup("the harness's watchdog ended a stuck test");
+    } else if (code == CFG_EXIT_THREADS) {
+        o->v = REPORT_LIMIT;
+        o->message = why ? strdup(why) : fmt("over %d threads", CFG_MAX_THREADS);
+    } else if (code == 0 && strncmp(result, "passed", 6) == 0) {
+        o->v = REPORT_PASSED;
+        o->message = strdup("");
+    } else if (code == 1 && why) {
+        o->v = REPORT_FAILED;
+        o->message = strdup(why);
+    } else if (code == EXIT_EXEC || code == 2) {
+        o->v = REPORT_ERROR;
+        o->message = fmt("could not run the test (exit status %d); see the output", code);
+    } else {
+        o->v = REPORT_FAILED;
+        o->message = fmt("the process exited with status %d before the test finished "
+                         "(does something call exit()?)", code);
+    }
+    free(why);
+    if (!o->details && o->v != REPORT_PASSED)
+        o->details = strdup(last);
+out:
+    if (!o->message)
+        o->message = strdup("");
+    if (!o->details)
+        o->details = strdup("");
+    free(head);
+    free(tail);
+    free(result);
+}
+
+/* ---- running one test --------------------------------------------------- */
+
+static void set_limit(int what, rlim_t v)
+{
+    struct rlimit rl;
+    if (getrlimit(what, &rl) != 0)
+        return;
+    if (rl.rlim_max != RLIM_INFINITY && v > rl.rlim_max)
+        v = rl.rlim_max;
+    rl.rlim_cur = v;
+    setrlimit(what, &rl);
+}
+
+static void add_env(const char *name, const char *ours)
+{
+    /* The user's own options first; ours win where both set one. */
+    const char *old = getenv(name);
+    char *v = fmt("%s%s%s", old ? old : "", old && old[0] ? ":" : "", ours);
+    if (v)
+        setenv(name, v, 1);
+}
+
+static bool tsan_needs_setarch(void)
+{
+    /* TSan of gcc 12 / clang 14 fails with high mmap randomisation. */
+    FILE *f = fopen("/proc/sys/vm/mmap_rnd_bits", "r");
+    int bits = 0;
+    if (f) {
+        if (fscanf(f, "%d", &bits) != 1)
+            bits = 0;
+        fclose(f);
+    }
+    return bits > 28;
+}
+
+static void start_run(run *r)
+{
+    const test *t = &tests[r->test];
+    setf(r->log, sizeof r->log, "%s/%s.%d.log", logdir, t->name, r->iter + 1);
+    setf(r->result, sizeof r->result, "%s/%s.%d.result", logdir, t->name, r->iter + 1);
+    unlink(r->result);
+    const char *argv[32];
+    int a = 0;
+    struct utsname u;
+    if (O.san && strcmp(O.san, "thread") == 0 && tsan_needs_setarch() && uname(&u) == 0) {
+        argv[a++] = "setarch";
+        argv[a++] = u.machine;
+        argv[a++] = "-R";
+    }
+    char supp[PATH_MAX + 32];
+    if (O.valgrind && O.valgrind[0]) {
+        static char tool[32];
+        snprintf(tool, sizeof tool, "--tool=%s", O.valgrind);
+        argv[a++] = "valgrind";
+        argv[a++] = tool;
+        argv[a++] = "-q";
+        argv[a++] = "--fair-sched=yes";
+        argv[a++] = "--error-exitcode=99";
+        argv[a++] = "--num-callers=30";
+        argv[a++] = "--child-silent-after-fork=yes";
+        if (strcmp(O.valgrind, "memcheck") == 0) {
+            argv[a++] = "--leak-check=full";
+            argv[a++] = "--errors-for-leak-kinds=definite";
+            argv[a++] = "--show-leak-kinds=definite";
+        } else if (strcmp(O.valgrind, "helgrind") == 0) {
+            snprintf(supp, sizeof supp, "--suppressions=%s", O.supp);
+            argv[a++] = supp;
+        }
+    }
+    argv[a++] = binary;
+    argv[a++] = t->name;
+    argv[a] = NULL;
+
+    int out = open(r->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0)
+        die("cannot create %s: %s", r->log, strerror(errno));
+    fflush(stdout);
+    fflush(stderr);
+    r->t0 = now();
+    r->timed_out = false;
+    r->killed_at = 0;
+    r->deadline = r->t0 + O.timeout;
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        setpgid(0, 0);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        int in = open("/dev/null", O_RDONLY);
+        if (in >= 0)
+            dup2(in, 0);
+        dup2(out, 1);
+        dup2(out, 2);
+        bool checker = (O.valgrind && O.valgrind[0]) || (O.san && strcmp(O.san, "undefined") != 0);
+        if (!checker) /* valgrind and ASan/TSan reserve huge address ranges */
+            set_limit(RLIMIT_AS, (rlim_t)O.mem_mb << 20);
+        set_limit(RLIMIT_CPU, (rlim_t)(2 * O.timeout));
+        set_limit(RLIMIT_FSIZE, (rlim_t)O.fsize_mb << 20);
+        set_limit(RLIMIT_NPROC, (rlim_t)O.nproc);
+        set_limit(RLIMIT_CORE, 0);
+        setenv("RAFTLAB_RESULT_FILE", r->result, 1);
+        add_env("ASAN_OPTIONS", "exitcode=98:detect_leaks=1:halt_on_error=1");
+        add_env("LSAN_OPTIONS", "exitcode=98");
+        add_env("TSAN_OPTIONS", "exitcode=97:halt_on_error=0:second_deadlock_stack=1");
+        add_env("UBSAN_OPTIONS", "exitcode=96:halt_on_error=1:print_stacktrace=1");
+        execvp(argv[0], (char *const *)argv);
+        fprintf(stderr, "grade: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(EXIT_EXEC);
+    }
+    setpgid(pid, pid); /* also here: no race with the child's own call */
+    close(out);
+    r->pid = pid;
+}
+
+/* ---- selection ---------------------------------------------------------- */
+
+static void load_tests(void)
+{
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "'%s' --list %s", binary, O.lab ? O.lab : "");
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        die("cannot run %s: %s", binary, strerror(errno));
+    char all[MAX_TESTS][128];
+    int nall = 0;
+    char line[256];
+    while (fgets(line, sizeof line, p) && nall < MAX_TESTS) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0])
+            setf(all[nall++], sizeof all[0], "%s", line);
+    }
+    if (pclose(p) != 0)
+        die("'%s --list %s' failed (see above); valid stages are listed there", binary,
+            O.lab ? O.lab : "");
+    bool *taken = calloc((size_t)nall + 1, 1);
+    if (!taken)
+        die("out of memory");
+    /* RUN: comma-separated names or patterns, run in the order given. */
+    char *spec = strdup(O.run && O.run[0] ? O.run : "*");
+    if (!spec)
+        die("out of memory");
+    for (char *save = NULL, *pat = strtok_r(spec, ",", &save); pat; pat = strtok_r(NULL, ",", &save)) {
+        char full[160];
+        snprintf(full, sizeof full, "%s%s", strncmp(pat, "Test", 4) == 0 || pat[0] == '*' ? "" : "Test", pat);
+        int matched = 0;
+        for (int k = 0; k < nall; k++)
+            if (fnmatch(full, all[k], 0) == 0) {
+                matched++;
+                if (taken[k])
+                    continue;
+                taken[k] = true;
+                test *t = &tests[ntests++];
+                setf(t->name, sizeof t->name, "%s", all[k]);
+                /* The stage is the name's suffix: digits and a capital. */
+                size_t n = strlen(all[k]), s = n;
+                while (s > 0 && all[k][s - 1] >= 'A' && all[k][s - 1] <= 'Z' && n - s < 1)
+                    s--;
+                while (s > 0 && all[k][s - 1] >= '0' && all[k][s - 1] <= '9')
+                    s--;
+                snprintf(t->stage, sizeof t->stage, "%s", all[k] + s);
+            }
+        if (!matched) {
+            fprintf(stderr, "grade: no test matches '%s'%s%s. The tests are:\n", pat,
+                    O.lab ? " in stage " : "", O.lab ? O.lab : "");
+            for (int k = 0; k < nall; k++)
+                fprintf(stderr, "  %s\n", all[k]);
+            exit(2);
+        }
+    }
+    free(spec);
+    free(taken);
+}
+
+static void load_points(void)
+{
+    FILE *f = fopen(O.points, "r");
+    if (!f)
+        die("cannot read the points file %s: %s (POINTS=<file> names another)", O.points,
+            strerror(errno));
+    bool *seen = calloc((size_t)ntests + 1, 1);
+    if (!seen)
+        die("out of memory");
+    char line[512];
+    for (int ln = 1; fgets(line, sizeof line, f); ln++) {
+        line[strcspn(line, "#\r\n")] = '\0';
+        char name[128];
+        double pts;
+        char extra;
+        int n = sscanf(line, "%127s %lf %c", name, &pts, &extra);
+        if (n <= 0)
+            continue;
+        if (n != 2 || pts < 0)
+            die("%s:%d: expected 'TestName points', got '%s'", O.points, ln, line);
+        for (int k = 0; k < ntests; k++)
+            if (strcmp(tests[k].name, name) == 0) {
+                tests[k].max_points = pts;
+                seen[k] = true;
+            }
+    }
+    fclose(f);
+    for (int k = 0; k < ntests; k++)
+        if (!seen[k])
+            fprintf(stderr, "grade: %s has no line for %s: it is worth 0 points\n", O.points,
+                    tests[k].name);
+    free(seen);
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+static char *rerun_cmd(const char *name)
+{
+    char mode[96] = "";
+    if (O.valgrind && O.valgrind[0])
+        snprintf(mode, sizeof mode, " VALGRIND=%s", O.valgrind);
+    if (O.san && O.san[0])
+        snprintf(mode + strlen(mode), sizeof mode - strlen(mode), " SAN=%s", O.san);
+    if (O.impl)
+        return fmt("make grade IMPL=%s RUN=%s%s", O.impl, name, mode);
+    return fmt("%s --binary %s --run %s%s%s%s%s", kit[0] ? "build/grade" : "grade", binary, name,
+               O.valgrind ? " --valgrind " : "", O.valgrind ? O.valgrind : "",
+               O.san ? " --san " : "", O.san ? O.san : "");
+}
+
+static bool progress_shown;
+static int table_lines;
+
+static void clear_progress(void)
+{
+    if (!tty)
+        return;
+    if (table_lines > 0)
+        printf("\033[%dA\r\033[J", table_lines);
+    else if (progress_shown)
+        printf("\r\033[K");
+    progress_shown = false;
+    table_lines = 0;
+}
+
+static void show_progress(const run *runs, int nruns, int done, int total)
+{
+    if (!tty)
+        return;
+    clear_progress();
+    if (O.repeat > 1) {
+        for (int k = 0; k < ntests; k++) {
+            const test *t = &tests[k];
+            printf("  %-34s %4d/%-4d runs  %s%3d failed%s  mean %6.1f s  max %6.1f s\n", t->name,
+                   t->done, O.repeat, t->failures && color ? "\033[31m" : "", t->failures,
+                   t->failures ? plain() : "", t->done ? t->secs / t->done : 0.0, t->max_secs);
+            table_lines++;
+        }
+    }
+    int el = (int)(now() - t_start);
+    printf("  [%d/%d] %d:%02d", done, total, el / 60, el % 60);
+    int shown = 0;
+    for (int k = 0; k < nruns && shown < 3; k++)
+        if (runs[k].pid > 0) {
+            printf("%s %s (%.0f s)", shown ? "," : "  running:", tests[runs[k].test].name,
+                   now() - runs[k].t0);
+            shown++;
+        }
+    fflush(stdout);
+    progress_shown = true;
+}
+
+static void print_failure(const report_test *x, const char *log)
+{
+    printf("      %s%s%s: %s\n", paint(x->verdict), report_verdict_name(x->verdict), plain(),
+           x->message);
+    for (const char *p = x->details; *p;) {
+        size_t n = strcspn(p, "\n");
+        printf("      | %.*s\n", (int)n, p);
+        p += n + (p[n] == '\n');
+    }
+    if (log)
+        printf("      output: %s\n", log);
+    printf("      rerun:  %s\n", x->rerun);
+}
+
+/* A test's result line (in repeat mode, when its last run ended). */
+static void show_test(test *t, const char *log)
+{
+    report_test *x = t->res;
+    if (O.repeat > 1)
+        printf("  %-34s %s%-14s%s %3d/%-3d failed  mean %6.1f s  max %6.1f s\n", t->name,
+               paint(x->verdict), report_verdict_name(x->verdict), plain(), t->failures, t->done,
+               t->secs / t->done, t->max_secs);
+    else
+        printf("  %-34s %s%-14s%s %6.1f s  %g/%g\n", t->name, paint(x->verdict),
+               report_verdict_name(x->verdict), plain(), t->secs, x->points, x->max_points);
+    if (x->verdict != REPORT_PASSED)
+        print_failure(x, log);
+    t->shown = true;
+}
+
+/* ---- bookkeeping of a finished run ---------------------------------------- */
+
+static void finish_run(run *r, int status, const struct rusage *ru)
+{
+    test *t = &tests[r->test];
+    double secs = now() - r->t0;
+    double cpu = (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
+                 (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
+    outcome o = { 0 };
+    classify(r, status, &o);
+    unlink(r->result);
+    /* Only failing runs' output is kept (the folder goes if none failed). */
+    char kept[PATH_MAX] = "";
+    if (o.v == REPORT_PASSED) {
+        unlink(r->log);
+    } else {
+        snprintf(kept, sizeof kept, "%s", r->log);
+        kept_logs++;
+    }
+
+    t->done++;
+    t->secs += secs;
+    t->cpu += cpu;
+    if (secs > t->max_secs)
+        t->max_secs = secs;
+    if (o.v != REPORT_PASSED)
+        t->failures++;
+    if (!t->res) {
+        char *rerun = rerun_cmd(t->name);
+        /* report_add copies the strings; the casts only drop const. */
+        report_test x = { .impl = (char *)(O.impl ? O.impl : binary), .name = t->name, .stage = t->stage,
+                          .verdict = o.v, .message = o.message, .details = o.details,
+                          .rerun = rerun, .max_points = t->max_points };
+        t->res = report_add(&rep, &x);
+        free(rerun);
+        if (!t->res)
+            exit(2);
+    } else if (t->res->verdict == REPORT_PASSED && o.v != REPORT_PASSED) {
+        /* The first failing run is the one reported. */
+        free(t->res->message);
+        free(t->res->details);
+        t->res->message = o.message;
+        t->res->details = o.details;
+        t->res->verdict = o.v;
+        o.message = o.details = NULL;
+    }
+    report_test *x = t->res;
+    x->runs = t->done;
+    x->failures = t->failures;
+    x->seconds = t->secs;
+    x->max_seconds = t->max_secs;
+    x->cpu_seconds = t->cpu;
+    x->points = t->failures == 0 && x->verdict == REPORT_PASSED ? x->max_points : 0;
+
+    if (O.repeat == 1) {
+        clear_progress();
+        show_test(t, kept[0] ? kept : NULL);
+    } else if (o.v != REPORT_PASSED) {
+        clear_progress();
+        printf("  %s run %d: %s%s%s: %s\n      output: %s\n", t->name, r->iter + 1, paint(o.v),
+               report_verdict_name(o.v), plain(), o.message ? o.message : x->message, kept);
+    }
+    if (O.repeat > 1 && t->done == O.repeat && !tty) {
+        report_test *y = t->res;
+        printf("  %-34s %3d/%-3d failed  mean %6.1f s  max %6.1f s  %s\n", t->name, t->failures,
+               t->done, t->secs / t->done, t->max_secs, report_verdict_name(y->verdict));
+    }
+    fflush(stdout);
+    free(o.message);
+    free(o.details);
+}
+
+/* ---- the scheduler ------------------------------------------------------ */
+
+static void kill_all(run *runs, int n)
+{
+    for (int k = 0; k < n; k++)
+        if (runs[k].pid > 0)
+            kill(-runs[k].pid, SIGKILL);
+}
+
+static void run_all(void)
+{
+    int total = ntests * O.repeat, next = 0, done = 0;
+    int nslots = O.jobs < total ? O.jobs : total;
+    run *runs = calloc((size_t)nslots, sizeof *runs);
+    if (!runs)
+        die("out of memory");
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    double last_draw = 0;
+    while (done < total) {
+        for (int k = 0; k < nslots && next < total; k++)
+            if (runs[k].pid <= 0) {
+                /* Test-major order: every run of a test, then the next. */
+                runs[k].test = next / O.repeat;
+                runs[k].iter = next % O.repeat;
+                start_run(&runs[k]);
+                next++;
+            }
+        for (;;) {
+            /* Peek first: while the leader is a zombie its group id cannot
+             * be reused, so the strays it left can be killed safely. */
+            siginfo_t si = { 0 };
+            if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0) {
+                if (errno != ECHILD)
+                    die("waitid: %s", strerror(errno));
+                break;
+            }
+            if (si.si_pid == 0)
+                break;
+            kill(-si.si_pid, SIGKILL);
+            int st;
+            struct rusage ru;
+            if (wait4(si.si_pid, &st, 0, &ru) != si.si_pid)
+                die("wait4: %s", strerror(errno));
+            for (int k = 0; k < nslots; k++)
+                if (runs[k].pid == si.si_pid) {
+                    finish_run(&runs[k], st, &ru);
+                    runs[k].pid = 0;
+                    done++;
+                    last_draw = 0;
+                }
+        }
+        double t = now();
+        for (int k = 0; k < nslots; k++) {
+            run *r = &runs[k];
+            if (r->pid <= 0)
+                continue;
+            if (!r->timed_out && t > r->deadline) {
+                r->timed_out = true;
+                r->killed_at = t;
+                kill(-r->pid, SIGTERM);
+            } else if (r->timed_out && t > r->killed_at + TERM_GRACE_S) {
+                kill(-r->pid, SIGKILL);
+            }
+        }
+        if (done < total && t - last_draw >= 0.5) {
+            show_progress(runs, nslots, done, total);
+            last_draw = t;
+        }
+        if (done == total)
+            break;
+        struct timespec ts = { 0, 100 * 1000 * 1000 };
+        int s = sigtimedwait(&set, NULL, &ts);
+        if (s == SIGINT || s == SIGTERM || s == SIGHUP) {
+            kill_all(runs, nslots);
+            clear_progress();
+            fprintf(stderr, "grade: interrupted; the running tests were killed\n");
+            exit(130);
+        }
+    }
+    clear_progress();
+    if (O.repeat > 1 && tty)
+        for (int k = 0; k < ntests; k++)
+            if (tests[k].res)
+                printf("  %-34s %3d/%-3d failed  mean %6.1f s  max %6.1f s  %s\n", tests[k].name,
+                       tests[k].failures, tests[k].done, tests[k].secs / tests[k].done,
+                       tests[k].max_secs, report_verdict_name(tests[k].res->verdict));
+    free(runs);
+}
+
+/* ---- summary ------------------------------------------------------------ */
+
+static int summary(void)
+{
+    int passed = 0;
+    double pts = 0, max = 0;
+    printf("\nSummary\n  %-34s %-14s %8s %8s", "test", "verdict", "time", "points");
+    if (O.repeat > 1)
+        printf("  %s", "runs failed");
+    printf("\n");
+    for (int k = 0; k < ntests; k++) {
+        report_test *x = tests[k].res;
+        passed += x->verdict == REPORT_PASSED;
+        pts += x->points;
+        max += x->max_points;
+        char pts_s[48];
+        snprintf(pts_s, sizeof pts_s, "%g/%g", x->points, x->max_points);
+        printf("  %-34s %s%-14s%s %6.1f s %8s", x->name, paint(x->verdict),
+               report_verdict_name(x->verdict), plain(), x->seconds / x->runs, pts_s);
+        if (O.repeat > 1)
+            printf("  %4d %6d", x->runs, x->failures);
+        printf("\n");
+    }
+    printf("\n  %-6s %7s %10s %10s\n", "stage", "passed", "wall", "cpu");
+    double wall_all = 0, cpu_all = 0;
+    for (int k = 0; k < ntests; k++) {
+        bool first = true;
+        for (int j = 0; j < k; j++)
+            first &= strcmp(tests[j].stage, tests[k].stage) != 0;
+        if (!first)
+            continue;
+        int n = 0, ok = 0;
+        double wall = 0, cpu = 0;
+        for (int j = k; j < ntests; j++)
+            if (strcmp(tests[j].stage, tests[k].stage) == 0) {
+                n++;
+                ok += tests[j].res->verdict == REPORT_PASSED;
+                wall += tests[j].secs;
+                cpu += tests[j].cpu;
+            }
+        printf("  %-6s %3d/%-3d %8.1f s %8.2f s\n", tests[k].stage, ok, n, wall, cpu);
+        wall_all += wall;
+        cpu_all += cpu;
+    }
+    printf("  %-6s %3d/%-3d %8.1f s %8.2f s   (elapsed %.1f s)\n", "total", passed, ntests,
+           wall_all, cpu_all, now() - t_start);
+    printf("\nPoints: %g/%g\n", pts, max);
+    if (kept_logs)
+        printf("Output of the failing runs: %s\n", logdir);
+    printf("%s%d passed, %d failed%s\n", passed == ntests ? paint(REPORT_PASSED) : paint(REPORT_FAILED),
+           passed, ntests - passed, plain());
+    return passed == ntests ? 0 : 1;
+}
+
+/* ---- options ------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: grade [options]                 grade the Raft of --impl (default labs)\n"
+"       grade --merge A.json B.json ... merge JSON reports into one, on stdout\n"
+"\n"
+"Each test runs in its own process group with a wall-clock limit and resource\n"
+"limits; the verdict is one of: passed, failed, crashed, timed out, memory\n"
+"errors, leaked, data race, undefined behaviour, resource limit, grader error.\n"
+"\n"
+"What to grade (make grade sets these from its variables of the same names):\n"
+"  --impl DIR        the folder holding raft/raft.c: labs, solution or a path\n"
+"                    (IMPL=); built with make unless --binary is given\n"
+"  --binary FILE     grade this raft_test binary (already built)\n"
+"  --lab STAGE       only this stage: 3A, 3B, 3C, 3D (LAB=)\n"
+"  --run LIST        tests by name (\"Test\" optional) or glob pattern, comma-\n"
+"                    separated, run in that order (RUN=), e.g. 'Backup3B,*3A'\n"
+"Checkers:\n"
+"  --valgrind TOOL   memcheck, helgrind or drd (VALGRIND=); limits x%d\n"
+"  --san KIND        address, undefined or thread: a sanitizer build (SAN=)\n"
+"  --supp FILE       helgrind suppressions (default grader/helgrind.supp)\n"
+"Repeats:\n"
+"  --repeat N        run each test N times (REPEAT=)\n"
+"  --jobs J          J runs at a time (JOBS=); default 1\n"
+"Limits (per test process):\n"
+"  --timeout S       wall-clock seconds before the group is killed\n"
+"                    (default %d, x%d under valgrind, x2 with SAN=thread)\n"
+"  --mem-limit MB    address space (default %ld; not under valgrind/ASan/TSan)\n"
+"  --fsize-limit MB  largest output (default %ld)\n"
+"  --nproc N         processes+threads of the user (default %ld; not for root;\n"
+"                    the harness itself stops a test past %d threads)\n"
+"Points and reports:\n"
+"  --points FILE     'TestName points' lines (POINTS=; default grader/points.txt)\n"
+"  --json FILE       JSON report (JSON=)\n"
+"  --junit FILE      JUnit XML report (JUNIT=)\n"
+"  --gradescope FILE Gradescope results.json (GRADESCOPE=)\n"
+"  --logs DIR        where failing runs' output is kept\n"
+"                    (default build/grade-logs/<impl>-<date>)\n"
+"  -h, --help        this text\n"
+"\n"
+"Output: a line per test (colour on a terminal unless NO_COLOR is set), each\n"
+"failure with its message, last output lines and the command that reruns it;\n"
+"then a summary: per test, per stage (wall and CPU time), points.\n"
+"Exit status: 0 every selected test passed; 1 some did not; 2 usage or build\n"
+"error.\n",
+            VALGRIND_FACTOR, TEST_LIMIT_S, VALGRIND_FACTOR, O.mem_mb, O.fsize_mb, O.nproc,
+            CFG_MAX_THREADS);
+}
+
+static long parse_num(const char *flag, const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        die("%s wants a number from %ld to %ld, not '%s'", flag, lo, hi, s);
+    return v;
+}
+
+static const char *empty_null(const char *s) { return s && s[0] ? s : NULL; }
+
+static void parse_args(int argc, char **argv)
+{
+    enum { IMPL = 256, BINARY, LAB, RUN, VALGRIND, SAN, SUPP, REPEAT, JOBS, TIMEOUT, MEM,
+           FSIZE, NPROC, POINTS, JSON, JUNIT, GRADESCOPE, LOGS };
+    static const struct option lo[] = {
+        { "impl", 1, 0, IMPL }, { "binary", 1, 0, BINARY }, { "lab", 1, 0, LAB },
+        { "run", 1, 0, RUN }, { "valgrind", 1, 0, VALGRIND }, { "san", 1, 0, SAN },
+        { "supp", 1, 0, SUPP }, { "repeat", 1, 0, REPEAT }, { "jobs", 1, 0, JOBS },
+        { "timeout", 1, 0, TIMEOUT }, { "mem-limit", 1, 0, MEM }, { "fsize-limit", 1, 0, FSIZE },
+        { "nproc", 1, 0, NPROC }, { "points", 1, 0, POINTS }, { "json", 1, 0, JSON },
+        { "junit", 1, 0, JUNIT }, { "gradescope", 1, 0, GRADESCOPE }, { "logs", 1, 0, LOGS },
+        { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (c) {
+        case IMPL: O.impl = empty_null(optarg); break;
+        case BINARY: O.binary = empty_null(optarg); break;
+        case LAB: O.lab = empty_null(optarg); break;
+        case RUN: O.run = empty_null(optarg); break;
+        case VALGRIND: O.valgrind = empty_null(optarg); break;
+        case SAN: O.san = empty_null(optarg); break;
+        case SUPP: O.supp = optarg; break;
+        case REPEAT: O.repeat = (int)parse_num("--repeat", optarg, 1, 100000); break;
+        case JOBS: O.jobs = (int)parse_num("--jobs", optarg, 1, 1024); break;
+        case TIMEOUT: O.timeout = (double)parse_num("--timeout", optarg, 1, 1000000); break;
+        case MEM: O.mem_mb = parse_num("--mem-limit", optarg, 64, 1L << 30); break;
+        case FSIZE: O.fsize_mb = parse_num("--fsize-limit", optarg, 1, 1L << 30); break;
+        case NPROC: O.nproc = parse_num("--nproc", optarg, 16, 1L << 30); break;
+        case POINTS: O.points = empty_null(optarg); break;
+        case JSON: O.json = empty_null(optarg); break;
+        case JUNIT: O.junit = empty_null(optarg); break;
+        case GRADESCOPE: O.gradescope = empty_null(optarg); break;
+        case LOGS: O.logs = empty_null(optarg); break;
+        case 'h': usage(stdout); exit(0);
+        default:
+            fprintf(stderr, "grade: see 'build/grade --help' for the options\n");
+            exit(2);
+        }
+    }
+    if (optind < argc)
+        die("unexpected argument '%s'; see --help", argv[optind]);
+    if (O.valgrind && strcmp(O.valgrind, "memcheck") && strcmp(O.valgrind, "helgrind") &&
+        strcmp(O.valgrind, "drd"))
+        die("unknown valgrind tool '%s': use memcheck, helgrind or drd", O.valgrind);
+    if (O.san && strcmp(O.san, "address") && strcmp(O.san, "undefined") && strcmp(O.san, "thread"))
+        die("unknown sanitizer '%s': use address, undefined or thread", O.san);
+    if (O.san && O.valgrind)
+        die("VALGRIND and SAN do not mix: a sanitizer build does not run under valgrind");
+    if (O.impl && strchr(O.impl, ' '))
+        die("IMPL '%s' has a space: use a path without spaces", O.impl);
+}
+
+/* The kit's root: the folder above the one holding this program. */
+static void find_kit(const char *argv0)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        if (!realpath(argv0, exe))
+            return;
+    } else {
+        exe[n] = '\0';
+    }
+    for (int up = 0; up < 2; up++) {
+        char *slash = strrchr(exe, '/');
+        if (!slash)
+            return;
+        *slash = '\0';
+    }
+    char probe[PATH_MAX + 32];
+    snprintf(probe, sizeof probe, "%s/grader/raft.h", exe);
+    if (access(probe, R_OK) == 0)
+        snprintf(kit, sizeof kit, "%s", exe);
+}
+
+/* Builds raft_test for --impl with the kit's Makefile; sets binary. */
+static void build_impl(void)
+{
+    if (!kit[0])
+        die("cannot find the kit (grader/raft.h above this program) to build --impl %s; "
+            "give --binary", O.impl);
+    char cwd[PATH_MAX], impl[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        die("getcwd: %s", strerror(errno));
+    /* The Makefile takes IMPL relative to the kit. */
+    if (O.impl[0] != '/' && strcmp(cwd, kit) != 0) {
+        if (!realpath(O.impl, impl))
+            die("IMPL %s: %s", O.impl, strerror(errno));
+    } else {
+        snprintf(impl, sizeof impl, "%s", O.impl);
+    }
+    char cmd[3 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "make -C '%s' -s --no-print-directory raft_test_path IMPL='%s'%s%s",
+             kit, impl, O.san ? " SAN=" : "", O.san ? O.san : "");
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        die("cannot run make: %s", strerror(errno));
+    char line[PATH_MAX], last[PATH_MAX] = "";
+    while (fgets(line, sizeof line, p)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (last[0])
+            puts(last);
+        snprintf(last, sizeof last, "%s", line);
+    }
+    if (pclose(p) != 0 || !last[0])
+        die("the build of %s failed (see above): fix the errors (or use WERROR=0 for warnings)",
+            O.impl);
+    setf(binary, sizeof binary, "%s%s%s", last[0] == '/' ? "" : kit, last[0] == '/' ? "" : "/", last);
+}
+
+static void make_logdir(void)
+{
+    if (O.logs) {
+        snprintf(logdir, sizeof logdir, "%s", O.logs);
+    } else {
+        char stamp[32], tag[64];
+        time_t t = time(NULL);
+        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&t));
+        snprintf(tag, sizeof tag, "%s", O.impl ? O.impl : "binary");
+        for (char *p = tag; *p; p++)
+            if (*p == '/')
+                *p = '_';
+        setf(logdir, sizeof logdir, "%s%sbuild/grade-logs/%s-%s-%d", kit, kit[0] ? "/" : "",
+                 tag, stamp, (int)getpid());
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", logdir);
+    for (char *p = path + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(path, 0755);
+            *p = '/';
+        }
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        die("cannot create the log folder %s: %s (--logs names another)", logdir, strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+    for (int k = 1; k < argc; k++)
+        if (strcmp(argv[k], "--merge") == 0) {
+            if (k != 1 || argc < 3)
+                die("usage: grade --merge A.json B.json ... > all.json");
+            return report_merge((const char *const *)argv + 2, argc - 2, stdout) == 0 ? 0 : 2;
+        }
+    find_kit(argv[0]);
+    parse_args(argc, argv);
+    tty = isatty(1);
+    const char *nc = getenv("NO_COLOR");
+    color = tty && !(nc && nc[0]);
+    if (!O.impl && !O.binary)
+        O.impl = "labs";
+    if (O.timeout <= 0)
+        O.timeout = TEST_LIMIT_S * (O.valgrind ? VALGRIND_FACTOR : O.san && !strcmp(O.san, "thread") ? 2 : 1);
+    static char supp[PATH_MAX], points[PATH_MAX];
+    if (!O.supp) {
+        setf(supp, sizeof supp, "%s%sgrader/helgrind.supp", kit, kit[0] ? "/" : "");
+        O.supp = supp;
+    }
+    if (!O.points) {
+        setf(points, sizeof points, "%s%sgrader/points.txt", kit, kit[0] ? "/" : "");
+        O.points = points;
+    }
+    if (O.valgrind && access(O.supp, R_OK) != 0 && strcmp(O.valgrind, "helgrind") == 0)
+        die("cannot read the helgrind suppressions %s; give --supp FILE", O.supp);
+    if (O.binary)
+        snprintf(binary, sizeof binary, "%s", O.binary);
+    else
+        build_impl();
+    if (access(binary, X_OK) != 0)
+        die("%s is not an executable: build it first (make raft_test IMPL=...)", binary);
+    if (O.valgrind && system("valgrind --version >/dev/null 2>&1") != 0)
+        die("VALGRIND=%s but valgrind is not installed (apt-get install valgrind)", O.valgrind);
+    load_tests();
+    load_points();
+    make_logdir();
+
+    t_start = now();
+    printf("grade: %d test%s of %s%s%s%s%s, %d run%s each, %d at a time, limit %.0f s\n", ntests,
+           ntests == 1 ? "" : "s", O.impl ? O.impl : binary, O.valgrind ? " under " : "",
+           O.valgrind ? O.valgrind : "", O.san ? ", SAN=" : "", O.san ? O.san : "", O.repeat,
+           O.repeat == 1 ? "" : "s", O.jobs, O.timeout);
+    fflush(stdout);
+    run_all();
+    if (!kept_logs)
+        rmdir(logdir);
+    int rc = summary();
+    fflush(stdout);
+    if (O.json && report_write_json(&rep, O.json) != 0)
+        rc = 2;
+    if (O.junit && report_write_junit(&rep, O.junit) != 0)
+        rc = 2;
+    if (O.gradescope && report_write_gradescope(&rep, O.gradescope) != 0)
+        rc = 2;
+    report_free(&rep);
+    return rc;
+}
