@@ -40,6 +40,7 @@ CUNIT_LIBS := -lcunit
 # Folder name for the implementation under test: labs, solution, or a path.
 IMPL_DIR  := $(patsubst %/,%,$(IMPL))
 IMPL_TAG  := $(subst /,_,$(IMPL_DIR))
+include sim/sim.mk
 
 LABRPC_SRC := $(wildcard labrpc/*.c)
 LABRPC_OBJ := $(LABRPC_SRC:%.c=$(BUILD)/%.o)

@@ -31,7 +31,11 @@
  * a few microseconds awake first brings a blocking call near 3 us. Only done
  * around blocking calls (labrpc_call), so Raft's labrpc_go traffic never
  * spins. Sim mode sets labrpc_spin_ns to 0. */
+#ifdef RAFTLAB_SIM
+#define SPIN_NS_DEFAULT 0       /* one thread runs at a time: nobody to spin for */
+#else
 #define SPIN_NS_DEFAULT 50000
+#endif
 #define SPIN_RECENT_NS 200000
 #define MAX_ERRMSG 1024
 

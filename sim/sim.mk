@@ -1,0 +1,48 @@
+# sim.mk: sim mode, included from the Makefile (see sim/sim.h).
+#   make grade SIM=1 [SEED=n]     grade in deterministic virtual time; every
+#                                 test prints its seed, a failure its replay
+#   make explore RUN=<test> SEEDS=<n> JOBS=<j> [SEED=<first>]
+#                                 run n seeds of one test, list the failing ones
+# With SIM=1 everything is built under $(BUILD)/sim with -DRAFTLAB_SIM, and
+# raft_test is linked with sim.o and the --wrap flags below.
+
+# The rules here must not become make's default goal (that is `all`).
+sim_goal := $(.DEFAULT_GOAL)
+
+SIM   ?=
+SEEDS ?= 100
+comma := ,
+
+ifeq ($(SIM),1)
+SIM_TOP := $(BUILD)
+override BUILD := $(SIM_TOP)/sim
+CPPFLAGS += -DRAFTLAB_SIM
+# Every call that sim.c replaces (time and clock are defined there instead).
+SIM_WRAP := main _exit \
+  pthread_create pthread_join pthread_detach pthread_exit pthread_once \
+  pthread_mutex_init pthread_mutex_destroy pthread_mutex_lock pthread_mutex_trylock \
+  pthread_mutex_timedlock pthread_mutex_unlock \
+  pthread_cond_init pthread_cond_destroy pthread_cond_wait pthread_cond_timedwait \
+  pthread_cond_clockwait pthread_cond_signal pthread_cond_broadcast \
+  nanosleep clock_nanosleep usleep sleep sched_yield clock_gettime gettimeofday \
+  rand srand random srandom rand_r
+SIM_OBJ := $(BUILD)/sim/sim.o
+SIM_RAFT_TEST := $(BUILD)/$(IMPL_TAG)/raft_test
+# Not PIE: code addresses (in deadlock reports) are the same on every run.
+$(SIM_RAFT_TEST): $(SIM_OBJ)
+$(SIM_RAFT_TEST): LDLIBS += -no-pie $(addprefix -Wl$(comma)--wrap=,$(SIM_WRAP))
+ifneq ($(SEED),)
+export RAFTLAB_SEED := $(SEED)
+endif
+export RAFTLAB_SIM_REPLAY := make grade SIM=1 IMPL=$(IMPL_DIR)
+
+.PHONY: explore
+explore: $(SIM_RAFT_TEST)
+	@sim/explore.sh $(SIM_RAFT_TEST) "$(RUN)" "$(SEEDS)" "$(or $(JOBS),1)" "$(SEED)"
+else
+.PHONY: explore
+explore:
+	@$(MAKE) --no-print-directory SIM=1 explore
+endif
+
+.DEFAULT_GOAL := $(sim_goal)
