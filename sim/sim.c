@@ -186,6 +186,11 @@ static void vtime(char *buf, size_t n)
 /* ---- init --------------------------------------------------------------- */
 
 static void *guard_main(void *arg);
+static void stop_guard(void);
+static pthread_t guard;
+static pthread_mutex_t guard_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t guard_cv;     /* CLOCK_MONOTONIC; wakes the guard to stop */
+static bool guard_stop;
 
 static unsigned fresh_seed(void)
 {
@@ -238,9 +243,13 @@ static void init(void)
     threads = threads_tail = current = self = t;
     next_id = 1;
 
-    pthread_t g;
-    if (__real_pthread_create(&g, NULL, guard_main, NULL) == 0)
-        __real_pthread_detach(g);
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    __real_pthread_cond_init(&guard_cv, &a);
+    pthread_condattr_destroy(&a);
+    if (__real_pthread_create(&guard, NULL, guard_main, NULL) == 0)
+        atexit(stop_guard);
 }
 
 /* Takes big and returns the calling simulated thread, or NULL (big not
@@ -322,10 +331,10 @@ static void dump_threads(void)
     for (sthread *t = threads; t; t = t->next, k++) {
         if (t->st == T_DONE)
             continue;
-        printf("  thread %d%s: ", t->id, t == current ? " (running)" : "");
+        printf("  thread %d: ", t->id);
         switch (t->st) {
         case T_READY:
-            printf("runnable");
+            printf(t == current ? "running" : "runnable");
             break;
         case T_LOCK:
             if (t->m->owner)
@@ -1193,11 +1202,21 @@ static void *guard_main(void *arg)
 {
     (void)arg;
     double limit = SIM_BUSY_CPU_S * (RUNNING_ON_VALGRIND ? 10 : 1);
+    const char *env = getenv("RAFTLAB_SIM_BUSY_S");
+    if (env && atof(env) > 0)
+        limit = atof(env);
     uint64_t last = atomic_load(&steps);
     double cpu0 = cpu_seconds();
-    for (;;) {
-        struct timespec ts = { 0, 250 * 1000 * 1000 };
-        __real_nanosleep(&ts, NULL);
+    __real_pthread_mutex_lock(&guard_mu);
+    while (!guard_stop) {
+        struct timespec ts;
+        __real_clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += 250 * 1000 * 1000;
+        if (ts.tv_nsec >= NS) {
+            ts.tv_sec++;
+            ts.tv_nsec -= NS;
+        }
+        __real_pthread_cond_timedwait(&guard_cv, &guard_mu, &ts);
         uint64_t s = atomic_load(&steps);
         double cpu = cpu_seconds();
         if (s != last) {
@@ -1221,7 +1240,18 @@ static void *guard_main(void *arg)
         print_replay();
         __real__exit(1);
     }
+    __real_pthread_mutex_unlock(&guard_mu);
     return NULL;
+}
+
+/* At exit: the guard ends, so that valgrind sees no thread left over. */
+static void stop_guard(void)
+{
+    __real_pthread_mutex_lock(&guard_mu);
+    guard_stop = true;
+    __real_pthread_cond_signal(&guard_cv);
+    __real_pthread_mutex_unlock(&guard_mu);
+    __real_pthread_join(guard, NULL);
 }
 
 /* ---- the process ------------------------------------------------------------------ */

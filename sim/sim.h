@@ -50,7 +50,8 @@
 
 /* Virtual time that every synchronisation point costs, in ns. */
 #define SIM_QUANTUM_NS 1000
-/* Real CPU seconds a thread may run without a synchronisation point. */
+/* Real CPU seconds a thread may run without a synchronisation point
+ * (times 10 under valgrind; RAFTLAB_SIM_BUSY_S overrides it). */
 #define SIM_BUSY_CPU_S 10
 
 /* The run's seed. */

@@ -31,6 +31,12 @@ SIM_RAFT_TEST := $(BUILD)/$(IMPL_TAG)/raft_test
 # Not PIE: code addresses (in deadlock reports) are the same on every run.
 $(SIM_RAFT_TEST): $(SIM_OBJ)
 $(SIM_RAFT_TEST): LDLIBS += -no-pie $(addprefix -Wl$(comma)--wrap=,$(SIM_WRAP))
+# The scheduler's own checks (tools/test.sh).
+SIM_SELFTEST := $(BUILD)/sim_selftest
+$(SIM_SELFTEST): $(BUILD)/sim/tests/selftest.o $(SIM_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) -no-pie $(addprefix -Wl$(comma)--wrap=,$(SIM_WRAP))
+sim_selftest: $(SIM_SELFTEST)
+.PHONY: sim_selftest
 ifneq ($(SEED),)
 export RAFTLAB_SEED := $(SEED)
 endif
