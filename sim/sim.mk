@@ -46,9 +46,13 @@ export RAFTLAB_SIM_REPLAY := make grade SIM=1 IMPL=$(IMPL_DIR)
 explore: $(SIM_RAFT_TEST)
 	@sim/explore.sh $(SIM_RAFT_TEST) "$(RUN)" "$(SEEDS)" "$(or $(JOBS),1)" "$(SEED)"
 else
-.PHONY: explore
+.PHONY: explore sim_for_test
 explore:
 	@$(MAKE) --no-print-directory SIM=1 explore
+# make test checks sim mode too (tools/test.sh): build what it runs.
+test: sim_for_test
+sim_for_test:
+	@$(MAKE) --no-print-directory SIM=1 IMPL=solution raft_test sim_selftest
 endif
 
 .DEFAULT_GOAL := $(sim_goal)

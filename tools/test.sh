@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make test: the kit's own suite. Every check runs in its own process with a
 # time limit; a failing check prints its output. Closes with the line
-# "N passed, N failed" and exits non-zero if anything failed.
-#   tools/test.sh [quick]    quick: skip the valgrind and full-suite steps
+# "N passed, N failed" and exits non-zero if anything failed. The Raft steps
+# run through the grader (build/grade) and check its JSON report.
+#   tools/test.sh [quick]    quick: skip valgrind, the solution's suite and
+#                            the grader's self-test
 set -u
 cd "$(dirname "$0")/.." || exit 2
 BUILD=${BUILD:-build}
@@ -50,41 +52,60 @@ if [ "$MODE" != quick ]; then
   check "labrpc suite, memcheck" 600 "${VG[@]}" "$BUILD/labrpc_test"
 fi
 
-# expect_fail NAME LIMIT CMD...: the command must fail cleanly with exit 1
-# (a test failure), not crash, hang or pass.
-expect_fail() {
-  local name=$1 limit=$2; shift 2
-  local log="$logdir/skeleton.log" rc
-  timeout -k 10 "$limit" "$@" >"$log" 2>&1
+# grade_all NAME EXPECT LIMIT GRADE-OPTIONS...: grades with build/grade and
+# its JSON report; every test's verdict must be EXPECT, one line per test. A
+# "failed" must be the harness's own failure (a clean failure: no crash,
+# hang or early exit).
+grade_all() {
+  local name=$1 expect=$2 limit=$3; shift 3
+  local json="$logdir/grade.json" log="$logdir/grade.log" rc line t v secs msg
+  rm -f "$json"
+  NO_COLOR=1 timeout -k 10 "$limit" "$BUILD/grade" "$@" --json "$json" \
+    --logs "$logdir/grade-logs" >"$log" 2>&1
   rc=$?
-  if [ $rc -eq 1 ] && grep -q -- '\.\.\. Failed' "$log"; then
-    passed=$((passed + 1))
-    printf '  ok    %-50s %s\n' "$name" "fails cleanly: $(grep -m1 -- '... Failed' "$log" | cut -c1-60)"
-  else
+  if [ ! -s "$json" ] || { [ "$expect" = passed ] && [ $rc -ne 0 ]; } ||
+     { [ "$expect" != passed ] && [ $rc -ne 1 ]; }; then
     failed=$((failed + 1))
     failures+=("$name")
-    printf '  FAIL  %-50s (exit %s, expected a clean test failure, exit 1)\n' "$name" "$rc"
-    sed 's/^/        | /' "$log" | tail -n 40
+    printf '  FAIL  %-50s (build/grade exited %s)\n' "$name" "$rc"
+    sed 's/^/        | /' "$log" | tail -n 60
+    [ -s "$json" ] || return
   fi
+  while IFS= read -r line; do
+    t=$(printf '%s' "$line" | sed -n 's/.*"name": "\([^"]*\)".*/\1/p')
+    v=$(printf '%s' "$line" | sed -n 's/.*"verdict": "\([^"]*\)".*/\1/p')
+    secs=$(printf '%s' "$line" | sed -n 's/.*"seconds": \([0-9.]*\).*/\1/p')
+    msg=$(printf '%s' "$line" | sed -n 's/.*"message": "\([^"]*\)".*/\1/p')
+    if [ "$v" = "$expect" ] && { [ "$v" != failed ] || [ "${msg#the process exited}" = "$msg" ]; }; then
+      passed=$((passed + 1))
+      printf '  ok    %-50s %6.1fs  %s\n' "$name $t" "$secs" "$(printf '%s' "$msg" | cut -c1-50)"
+    else
+      failed=$((failed + 1))
+      failures+=("$name $t")
+      printf '  FAIL  %-50s %6.1fs  %s: %s (expected %s)\n' "$name $t" "$secs" "$v" "$msg" "$expect"
+    fi
+  done < <(grep '"name": ' "$json")
 }
 
 SOL="$BUILD/solution/raft_test"
 SKEL="$BUILD/labs/raft_test"
-# Outer limits: the harness fails a test at 120 s itself; these catch a hang.
 if [ "$MODE" != quick ]; then
-  echo "== Raft: the reference solution, every test"
-  for t in $("$SOL" --list); do
-    check "solution $t" 150 "$SOL" "$t"
-  done
+  echo "== Raft: the reference solution, every test (build/grade)"
+  grade_all "solution" passed 4200 --impl solution --binary "$SOL"
   echo "== Raft: the reference solution, 3A and 3B under valgrind memcheck"
-  for t in $("$SOL" --list 3A) $("$SOL" --list 3B); do
-    check "solution $t, memcheck" 700 "${VG[@]}" "$SOL" "$t"
-  done
+  grade_all "solution memcheck" passed 20000 --impl solution --binary "$SOL" \
+    --valgrind memcheck --run '*3A,*3B'
 fi
 echo "== Raft: the skeleton fails every test cleanly"
-for t in $("$SKEL" --list); do
-  expect_fail "skeleton $t" 150 "$SKEL" "$t"
-done
+grade_all "skeleton" failed 4200 --impl labs --binary "$SKEL"
+
+if [ "$MODE" != quick ]; then
+  echo "== grader: each broken implementation gets its verdict (grader/selftest)"
+  for d in grader/selftest/*/raft; do
+    case=$(basename "$(dirname "$d")")
+    check "grader selftest $case" 600 grader/selftest/run.sh "$case"
+  done
+fi
 
 echo
 if [ $failed -gt 0 ]; then
