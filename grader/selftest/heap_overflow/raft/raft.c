@@ -1,0 +1,18 @@
+/* Broken on purpose (grader self-test): raft_make writes one byte past a
+ * heap block. Expected verdict under memcheck or ASan: memory errors. */
+#define raft_make ref_raft_make
+#include "../../../../solution/raft/raft.c"
+#undef raft_make
+
+raft *raft_make(labrpc_end **peers, int npeers, int me, persister *ps, raft_apply_fn apply,
+                void *apply_ctx)
+{
+    /* volatile: a store the compiler may not drop (it is dead otherwise). */
+    static volatile size_t size = 8;
+    volatile char *name = malloc(size);
+    if (name) {
+        name[size] = 'x'; /* one past the end */
+        free((void *)name);
+    }
+    return ref_raft_make(peers, npeers, me, ps, apply, apply_ctx);
+}

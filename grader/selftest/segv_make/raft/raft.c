@@ -1,0 +1,14 @@
+/* Broken on purpose (grader self-test): raft_make dereferences NULL.
+ * Expected verdict: crashed. */
+#define raft_make ref_raft_make
+#include "../../../../solution/raft/raft.c"
+#undef raft_make
+
+raft *raft_make(labrpc_end **peers, int npeers, int me, persister *ps, raft_apply_fn apply,
+                void *apply_ctx)
+{
+    /* Through a volatile address, so the compiler cannot drop the store. */
+    static volatile uintptr_t nowhere = 0;
+    *(volatile int *)nowhere = me;
+    return ref_raft_make(peers, npeers, me, ps, apply, apply_ctx);
+}
