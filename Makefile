@@ -126,6 +126,15 @@ test: $(LABRPC_TEST) $(GRADE)
 	@$(MAKE) --no-print-directory raft_test IMPL=labs
 	@BUILD=$(BUILD) tools/test.sh $(TEST_MODE)
 
+# The student tarball: the kit from git (committed files only) without
+# solution/ and the grader's self-test, which needs solution/.
+HANDOUT := $(TOP)/raftlab-handout.tar.gz
+handout:
+	@mkdir -p $(TOP)
+	git archive --format=tar.gz --prefix=raftlab/ -o $(HANDOUT) HEAD -- . \
+	  ':(exclude)solution' ':(exclude)grader/selftest' ':(exclude).ci'
+	@echo "wrote $(HANDOUT)"
+
 bench: $(LABRPC_BENCH)
 	@$(LABRPC_BENCH)
 
