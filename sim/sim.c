@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,6 +105,7 @@ struct sthread {
     sthread *target;        /* T_JOIN */
     pthread_once_t *once;   /* T_ONCE */
     bool detached, reaped;
+    pid_t tid;              /* the kernel's id, for /proc (see reap) */
     void *(*fn)(void *);
     void *arg;
     void *ret;
@@ -465,6 +467,19 @@ static void grant(sthread *t)
     t->st = T_READY;
 }
 
+/* A joined thread can still be listed in /proc/self/task for a moment (the
+ * kernel wakes the joiner before it removes the task). Real time is nearly
+ * frozen in sim, so the harness's count of leftover threads would see it:
+ * wait, in real time and briefly, until the kernel has let it go. */
+static void wait_gone(pid_t tid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d", (int)tid);
+    struct timespec pause = { 0, 50 * 1000 };
+    for (int i = 0; i < 2000 && access(path, F_OK) == 0; i++)
+        __real_nanosleep(&pause, NULL);
+}
+
 /* Real-joins threads that have finished, so that a finished thread is gone
  * from the process (and /proc) before any other thread takes a step. */
 static void reap(void)
@@ -474,6 +489,7 @@ static void reap(void)
         sthread *t = *pp;
         if (t->st == T_DONE && !t->reaped && t != self) {
             __real_pthread_join(t->real, NULL);
+            wait_gone(t->tid);
             t->reaped = true;
             if (t->detached) {
                 *pp = t->next;
@@ -527,6 +543,7 @@ static void *trampoline(void *arg)
 {
     sthread *t = arg;
     self = t;
+    t->tid = (pid_t)syscall(SYS_gettid);
     __real_pthread_mutex_lock(&big);
     while (current != t)
         __real_pthread_cond_wait(&t->cv, &big);
