@@ -732,6 +732,7 @@ static void run_all(void)
     sigprocmask(SIG_BLOCK, &set, NULL);
     double last_draw = 0;
     while (done < total) {
+        int done_before = done;
         for (int k = 0; k < nslots && next < total; k++)
             if (runs[k].pid <= 0) {
                 /* Test-major order: every run of a test, then the next. */
@@ -783,6 +784,8 @@ static void run_all(void)
         }
         if (done == total)
             break;
+        if (done != done_before)
+            continue; /* start the next runs before sleeping */
         struct timespec ts = { 0, 100 * 1000 * 1000 };
         int s = sigtimedwait(&set, NULL, &ts);
         if (s == SIGINT || s == SIGTERM || s == SIGHUP) {
