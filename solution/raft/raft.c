@@ -19,8 +19,14 @@
  *    A leader sends to a follower from one place, leader_send: at once when
  *    there is something new (raft_start, a reply, a commit), at most one
  *    call in flight per follower (so entries are batched and each crosses
- *    about once), and a heartbeat after HEARTBEAT_MS of silence.
+ *    about once), and a heartbeat after HEARTBEAT_MS of silence (sooner,
+ *    RETRY_MS, after a call that failed).
  *  - RPC handlers (handle_*) run on labrpc's threads and take rf->mu.
+ *  - Beyond Figure 2, two additions from Ongaro's PhD thesis keep elections
+ *    quick and undisturbed: PreVote (§9.6; start_pre_vote), so that a server
+ *    coming back from a partition does not depose a working leader, and
+ *    check quorum (§6.2; majority_heard_ms), so that a leader cut off from
+ *    the majority stops taking commands that could never commit.
  *
  * Ownership
  *  - The log owns a malloc'd copy of every command; rf->snapshot owns a copy
@@ -49,11 +55,25 @@
 #include "raft.h"
 
 /* Timing. Heartbeats at most 10 per second (the lab's rule); an election
- * timeout several heartbeats long so that a few lost heartbeats do not start
- * an election, randomised so that split votes are rare (§5.2). */
+ * timeout of two to four heartbeats, randomised so that split votes are rare
+ * (§5.2). That is short for a lossy network only because a lost heartbeat
+ * is sent again after RETRY_MS; and a timeout that fires while the leader
+ * is alive costs little, since the pre-vote fails and no term changes. */
 #define HEARTBEAT_MS 100
-#define ELECTION_TIMEOUT_MIN_MS 300
-#define ELECTION_TIMEOUT_RANGE_MS 300
+#define ELECTION_TIMEOUT_MIN_MS 200
+#define ELECTION_TIMEOUT_RANGE_MS 200
+/* A call that failed (lost, or to an unreachable peer) is sent again this
+ * soon, rather than at the next heartbeat: in a lossy network a lost
+ * heartbeat would otherwise cost a follower a whole interval. */
+#define RETRY_MS 20
+/* Check quorum (Ongaro's thesis, §6.2): a leader cut off from a majority
+ * should stop acting as one. After a minimum election timeout without
+ * hearing from a majority, the others may have elected a new leader: it
+ * declines new commands (they would most likely be lost). After a maximum
+ * election timeout it steps down. The gap keeps a leader whose replies are
+ * merely held up (a reordering network) from stepping down for nothing. */
+#define LEADER_DECLINE_MS ELECTION_TIMEOUT_MIN_MS
+#define LEADER_STEP_DOWN_MS (ELECTION_TIMEOUT_MIN_MS + ELECTION_TIMEOUT_RANGE_MS)
 
 /* Upper bounds on what a request may claim, so that a malformed message is
  * rejected instead of making us allocate gigabytes. */
@@ -105,8 +125,11 @@ struct raft {
     int64_t election_deadline_ms;
     bool snapshot_to_apply; /* an InstallSnapshot the applier must deliver */
 
-    /* Candidates. */
+    /* Candidates, and followers asking for pre-votes. */
     int votes;
+    int prevotes;
+    uint64_t prevote_round;  /* numbers our pre-vote rounds */
+    int64_t leader_seen_ms;  /* when we last heard from a current leader */
 
     /* Leaders; reinitialised after each election. Indexed by peer. */
     int *next_index;
@@ -118,6 +141,7 @@ struct raft {
     bool *in_flight;
     uint64_t *send_seq;      /* numbers the sends to each peer */
     int64_t *last_sent_ms;   /* when we last sent to each peer */
+    int64_t *last_ack_ms;    /* when each peer last answered us in this term */
     int *commit_sent;        /* the leaderCommit we last told each peer */
 };
 
@@ -127,7 +151,8 @@ typedef struct rpc_ctx {
     raft *rf;
     int peer;
     int term;          /* our term when we sent it: replies for older terms are stale */
-    uint64_t seq;      /* which send to this peer it was */
+    uint64_t seq;      /* which send to this peer it was (pre-votes: which round) */
+    bool pre_vote;     /* RequestVote: a pre-vote */
     int prev_index;    /* AppendEntries: prevLogIndex we sent */
     int n_entries;     /* AppendEntries: how many entries we sent */
     int snap_index;    /* InstallSnapshot: lastIncludedIndex we sent */
@@ -347,6 +372,18 @@ static void adopt_term(raft *rf, int term)
 }
 
 static void leader_send(raft *rf, int peer, bool heartbeat);
+static void start_election(raft *rf);
+
+/* A request from the leader of our term: §5.2, a candidate that hears from
+ * it steps down, and a follower waits a full timeout again. It also voids
+ * any pre-vote round of ours still counting replies. */
+static void follow_leader(raft *rf)
+{
+    rf->role = FOLLOWER;
+    reset_election_timer(rf);
+    rf->leader_seen_ms = now_ms();
+    rf->prevote_round++;
+}
 
 static void become_leader(raft *rf)
 {
@@ -357,6 +394,7 @@ static void become_leader(raft *rf)
         rf->in_flight[p] = false;
         rf->commit_sent[p] = 0;
         rf->last_sent_ms[p] = 0;
+        rf->last_ack_ms[p] = now_ms(); /* a full lease to hear from them */
     }
     /* §5.2: announce ourselves at once with heartbeats, before anyone else's
      * election timer fires. */
@@ -400,6 +438,14 @@ static void leader_advance_commit(raft *rf)
 /* RequestVote (§5.2, §5.4.1)                                          */
 /* ------------------------------------------------------------------ */
 
+/* §5.4.1: is a candidate's log at least as up-to-date as ours (a later last
+ * term, or the same last term and at least as long)? */
+static bool log_up_to_date(const raft *rf, int cand_last_term, int cand_last_index)
+{
+    return cand_last_term > last_term(rf) ||
+           (cand_last_term == last_term(rf) && cand_last_index >= last_index(rf));
+}
+
 static int handle_request_vote(void *ctx, const uint8_t *args, size_t args_len, codec_enc *reply)
 {
     raft *rf = ctx;
@@ -409,6 +455,7 @@ static int handle_request_vote(void *ctx, const uint8_t *args, size_t args_len, 
     int candidate = codec_get_i32(&d);
     int cand_last_index = codec_get_i32(&d);
     int cand_last_term = codec_get_i32(&d);
+    bool pre_vote = codec_get_bool(&d);
     if (codec_dec_finish(&d) != CODEC_OK || term < 0 || candidate < 0 ||
         candidate >= rf->npeers || cand_last_index < 0 || cand_last_term < 0)
         return -1;
@@ -416,17 +463,23 @@ static int handle_request_vote(void *ctx, const uint8_t *args, size_t args_len, 
     pthread_mutex_lock(&rf->mu);
     bool must_persist = false;
     bool granted = false;
-    if (term > rf->current_term) {
+    if (pre_vote) {
+        /* Would we vote for it in that term? Answer without changing any
+         * state, and say no while we still hear from a leader (thesis
+         * §9.6: then a server that was merely cut off cannot win). */
+        bool leader_alive = rf->role == LEADER ||
+                            now_ms() - rf->leader_seen_ms < ELECTION_TIMEOUT_MIN_MS;
+        granted = term > rf->current_term && !leader_alive &&
+                  log_up_to_date(rf, cand_last_term, cand_last_index);
+    } else if (term > rf->current_term) {
         adopt_term(rf, term);
         must_persist = true;
     }
-    if (term == rf->current_term &&
+    if (!pre_vote && term == rf->current_term &&
         (rf->voted_for == -1 || rf->voted_for == candidate)) {
         /* §5.4.1: vote only for a candidate whose log is at least as
-         * up-to-date as ours (later last term, or same term and as long). */
-        bool up_to_date = cand_last_term > last_term(rf) ||
-                          (cand_last_term == last_term(rf) && cand_last_index >= last_index(rf));
-        if (up_to_date) {
+         * up-to-date as ours. */
+        if (log_up_to_date(rf, cand_last_term, cand_last_index)) {
             granted = true;
             rf->voted_for = candidate;
             must_persist = true;
@@ -468,6 +521,15 @@ static void on_request_vote_reply(void *arg, int status, const uint8_t *reply, s
         persist(rf);
         goto out;
     }
+    if (c->pre_vote) {
+        /* Count only pre-votes of our latest round, still in our term. */
+        if (rf->role == LEADER || rf->current_term != c->term ||
+            c->seq != rf->prevote_round || !granted)
+            goto out;
+        if (++rf->prevotes == majority(rf)) /* we could win: hold the real election */
+            start_election(rf);
+        goto out;
+    }
     /* Count only votes for this very election. */
     if (rf->role != CANDIDATE || rf->current_term != c->term || !granted)
         goto out;
@@ -479,28 +541,17 @@ out:
     free(c);
 }
 
-/* §5.2: increment the term, vote for ourselves, ask everyone else, in
- * parallel. Called by the ticker with rf->mu held. */
-static void start_election(raft *rf)
+/* Asks every other peer, in parallel, for its vote in `term` (a pre-vote,
+ * or a vote). Called with rf->mu held. */
+static void request_votes(raft *rf, int term, bool pre_vote)
 {
-    rf->current_term++;
-    rf->role = CANDIDATE;
-    rf->voted_for = rf->me;
-    rf->votes = 1;
-    reset_election_timer(rf);
-    if (!persist(rf))
-        return; /* out of memory: ask for no votes we could not remember giving ourselves */
-    if (rf->votes >= majority(rf)) { /* a cluster of one */
-        become_leader(rf);
-        return;
-    }
-
     codec_enc e;
     codec_enc_init(&e);
-    codec_put_i32(&e, rf->current_term);
+    codec_put_i32(&e, term);
     codec_put_i32(&e, rf->me);
     codec_put_i32(&e, last_index(rf));
     codec_put_i32(&e, last_term(rf));
+    codec_put_bool(&e, pre_vote);
     size_t len;
     uint8_t *args = codec_enc_take(&e, &len);
     if (args == NULL)
@@ -514,10 +565,46 @@ static void start_election(raft *rf)
         c->rf = rf;
         c->peer = p;
         c->term = rf->current_term;
+        c->seq = rf->prevote_round;
+        c->pre_vote = pre_vote;
         if (labrpc_go(rf->peers[p], "Raft.RequestVote", args, len, on_request_vote_reply, c) != LABRPC_OK)
             free(c);
     }
     free(args);
+}
+
+/* §5.2: increment the term, vote for ourselves, ask everyone else. */
+static void start_election(raft *rf)
+{
+    rf->current_term++;
+    rf->role = CANDIDATE;
+    rf->voted_for = rf->me;
+    rf->votes = 1;
+    reset_election_timer(rf);
+    if (!persist(rf))
+        return; /* out of memory: ask for no votes we could not remember giving ourselves */
+    if (rf->votes >= majority(rf)) { /* a cluster of one */
+        become_leader(rf);
+        return;
+    }
+    request_votes(rf, rf->current_term, false);
+}
+
+/* The election timer ran out. Before raising our term, ask whether we could
+ * win an election in the next one (PreVote, Ongaro's thesis §9.6): a server
+ * that was cut off, or whose log is behind, then leaves the terms alone, so
+ * that when it comes back it does not depose a working leader. Called by the
+ * ticker with rf->mu held; the election follows from the replies. */
+static void start_pre_vote(raft *rf)
+{
+    reset_election_timer(rf); /* no majority of pre-votes: try again then */
+    rf->prevote_round++;
+    rf->prevotes = 1; /* our own */
+    if (rf->prevotes >= majority(rf)) {
+        start_election(rf);
+        return;
+    }
+    request_votes(rf, rf->current_term + 1, true);
 }
 
 /* ------------------------------------------------------------------ */
@@ -573,8 +660,7 @@ static int handle_append_entries(void *ctx, const uint8_t *args, size_t args_len
         adopt_term(rf, term);
         must_persist = true;
     }
-    rf->role = FOLLOWER; /* §5.2: a candidate that hears from the leader steps down */
-    reset_election_timer(rf);
+    follow_leader(rf);
 
     /* Entries the snapshot covers are committed, so they already match
      * (§7): skip them and check consistency at the snapshot instead. */
@@ -651,6 +737,16 @@ reply:
     return 0;
 }
 
+/* Our latest AppendEntries or InstallSnapshot to a peer failed: move its
+ * next heartbeat up to RETRY_MS from now. With rf->mu held. */
+static void call_failed(raft *rf, const rpc_ctx *c)
+{
+    if (rf->role != LEADER || rf->current_term != c->term || c->seq != rf->send_seq[c->peer])
+        return; /* a newer call has gone out since, or we no longer lead */
+    rf->last_sent_ms[c->peer] = now_ms() - HEARTBEAT_MS + RETRY_MS;
+    pthread_cond_signal(&rf->ticker_cond); /* its wake-up time moved earlier */
+}
+
 static void on_append_entries_reply(void *arg, int status, const uint8_t *reply, size_t reply_len)
 {
     rpc_ctx *c = arg;
@@ -661,8 +757,10 @@ static void on_append_entries_reply(void *arg, int status, const uint8_t *reply,
         goto out;
     if (c->seq == rf->send_seq[peer])
         rf->in_flight[peer] = false; /* the latest call is over: the next may go */
-    if (status != LABRPC_OK)
-        goto out; /* lost: the heartbeat will retry */
+    if (status != LABRPC_OK) {
+        call_failed(rf, c);
+        goto out;
+    }
 
     codec_dec d;
     codec_dec_init(&d, reply, reply_len);
@@ -681,6 +779,7 @@ static void on_append_entries_reply(void *arg, int status, const uint8_t *reply,
     }
     if (rf->role != LEADER || rf->current_term != c->term)
         goto out; /* a reply from an older reign of ours */
+    rf->last_ack_ms[peer] = now_ms();
 
     if (success) {
         int matched = c->prev_index + c->n_entries;
@@ -755,8 +854,7 @@ static int handle_install_snapshot(void *ctx, const uint8_t *args, size_t args_l
         adopt_term(rf, term);
         must_persist = true;
     }
-    rf->role = FOLLOWER;
-    reset_election_timer(rf);
+    follow_leader(rf);
 
     /* A snapshot that adds nothing to what we have committed: ignore it
      * (applying it would take the service backwards). */
@@ -804,8 +902,10 @@ static void on_install_snapshot_reply(void *arg, int status, const uint8_t *repl
         goto out;
     if (c->seq == rf->send_seq[peer])
         rf->in_flight[peer] = false;
-    if (status != LABRPC_OK)
+    if (status != LABRPC_OK) {
+        call_failed(rf, c);
         goto out;
+    }
 
     codec_dec d;
     codec_dec_init(&d, reply, reply_len);
@@ -819,6 +919,7 @@ static void on_install_snapshot_reply(void *arg, int status, const uint8_t *repl
     }
     if (rf->role != LEADER || rf->current_term != c->term)
         goto out;
+    rf->last_ack_ms[peer] = now_ms();
 
     /* The follower now holds everything up to the snapshot's last index. */
     if (c->snap_index > rf->match_index[peer])
@@ -913,9 +1014,32 @@ static void leader_send(raft *rf, int peer, bool heartbeat)
 /* Threads                                                             */
 /* ------------------------------------------------------------------ */
 
+/* The last time a leader heard from a majority (itself included): when the
+ * (majority-1)-th most recent follower answered. */
+static int64_t majority_heard_ms(const raft *rf)
+{
+    int need = majority(rf) - 1; /* followers besides ourselves */
+    if (need == 0)
+        return INT64_MAX / 2; /* a cluster of one: always */
+    int64_t best = 0;
+    for (int p = 0; p < rf->npeers; p++) {
+        if (p == rf->me)
+            continue;
+        int newer = 0; /* followers heard from at least as recently as p */
+        for (int q = 0; q < rf->npeers; q++)
+            if (q != rf->me && rf->last_ack_ms[q] >= rf->last_ack_ms[p])
+                newer++;
+        if (newer >= need && rf->last_ack_ms[p] > best)
+            best = rf->last_ack_ms[p];
+    }
+    return best;
+}
+
 /* Starts elections when the election timer runs out (§5.2) and, as leader,
  * sends heartbeats to each follower it has not sent anything to for
- * HEARTBEAT_MS. Sleeps on a timed condition wait in between. */
+ * HEARTBEAT_MS (RETRY_MS after a failed call), and steps down when it has
+ * not heard from a majority for LEADER_STEP_DOWN_MS. Sleeps on a timed
+ * condition wait in between. */
 static void *ticker_main(void *arg)
 {
     raft *rf = arg;
@@ -923,8 +1047,15 @@ static void *ticker_main(void *arg)
     while (!rf->dead) {
         int64_t now = now_ms();
         int64_t wake;
+        int64_t step_down = rf->role == LEADER ? majority_heard_ms(rf) + LEADER_STEP_DOWN_MS : 0;
+        if (rf->role == LEADER && now >= step_down) {
+            rf->role = FOLLOWER; /* same term: we may not vote again in it */
+            reset_election_timer(rf);
+        }
         if (rf->role == LEADER) {
             wake = now + HEARTBEAT_MS;
+            if (step_down < wake)
+                wake = step_down;
             for (int p = 0; p < rf->npeers; p++) {
                 if (p == rf->me)
                     continue;
@@ -935,7 +1066,7 @@ static void *ticker_main(void *arg)
             }
         } else {
             if (now >= rf->election_deadline_ms)
-                start_election(rf);
+                start_pre_vote(rf);
             wake = rf->role == LEADER ? now : rf->election_deadline_ms;
         }
         struct timespec until = ms_to_timespec(wake);
@@ -1036,6 +1167,7 @@ static void raft_free(raft *rf)
     free(rf->in_flight);
     free(rf->send_seq);
     free(rf->last_sent_ms);
+    free(rf->last_ack_ms);
     free(rf->commit_sent);
     free(rf);
 }
@@ -1063,10 +1195,11 @@ raft *raft_make(labrpc_end **peers, int npeers, int me, persister *ps,
     rf->in_flight = calloc(n, sizeof *rf->in_flight);
     rf->send_seq = calloc(n, sizeof *rf->send_seq);
     rf->last_sent_ms = calloc(n, sizeof *rf->last_sent_ms);
+    rf->last_ack_ms = calloc(n, sizeof *rf->last_ack_ms);
     rf->commit_sent = calloc(n, sizeof *rf->commit_sent);
     if (rf->peers == NULL || rf->next_index == NULL || rf->match_index == NULL ||
         rf->in_flight == NULL || rf->send_seq == NULL || rf->last_sent_ms == NULL ||
-        rf->commit_sent == NULL || !log_reserve(rf, 16)) {
+        rf->last_ack_ms == NULL || rf->commit_sent == NULL || !log_reserve(rf, 16)) {
         raft_free(rf);
         return NULL;
     }
@@ -1147,7 +1280,8 @@ int raft_register(raft *rf, labrpc_service *svc)
 bool raft_start(raft *rf, const void *command, size_t len, int *index, int *term)
 {
     pthread_mutex_lock(&rf->mu);
-    bool is_leader = rf->role == LEADER && !rf->dead;
+    bool is_leader = rf->role == LEADER && !rf->dead &&
+                     now_ms() - majority_heard_ms(rf) < LEADER_DECLINE_MS;
     if (is_leader) {
         /* §5.3: append to our own log, make it durable, then replicate. */
         if (!log_append(rf, rf->current_term, command, len)) {
