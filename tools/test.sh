@@ -2,7 +2,8 @@
 # make test: the kit's own suite. Every check runs in its own process with a
 # time limit; a failing check prints its output. Closes with the line
 # "N passed, N failed" and exits non-zero if anything failed. The Raft steps
-# run through the grader (build/grade) and check its JSON report.
+# run through the grader (build/grade) and check its JSON report; the sim
+# steps run the solution in virtual time with fixed seeds (sim/).
 #   tools/test.sh [quick]    quick: skip valgrind, the solution's suite and
 #                            the grader's self-test
 set -u
@@ -98,6 +99,56 @@ if [ "$MODE" != quick ]; then
 fi
 echo "== Raft: the skeleton fails every test cleanly"
 grade_all "skeleton" failed 4200 --impl labs --binary "$SKEL"
+
+# Sim mode (sim/): the scheduler's own checks, the same seed twice giving
+# the same output, and fixed-seed sweeps of the solution per stage.
+SIM_SOL="$BUILD/sim/solution/raft_test"
+SIM_SELFTEST="$BUILD/sim/sim_selftest"
+# sim_report NAME MODE PATTERN: the self-test mode must exit 1 reporting PATTERN.
+sim_report() {
+  local out rc
+  out=$(RAFTLAB_SIM_BUSY_S=1 timeout -k 10 120 "$SIM_SELFTEST" "$2" 2>&1)
+  rc=$?
+  if [ $rc -eq 1 ] && printf '%s' "$out" | grep -q -- "$3"; then
+    passed=$((passed + 1))
+    printf '  ok    %-50s\n' "$1"
+  else
+    failed=$((failed + 1))
+    failures+=("$1")
+    printf '  FAIL  %-50s (exit %s, expected exit 1 and "%s")\n' "$1" "$rc" "$3"
+    printf '%s\n' "$out" | sed 's/^/        | /' | tail -n 20
+  fi
+}
+# same_twice TEST SEED: two runs with one seed print byte-identical output.
+same_twice() {
+  local name="sim same output twice, $1 seed $2"
+  RAFTLAB_SEED=$2 timeout -k 10 120 "$SIM_SOL" "$1" >"$logdir/sim-a.log" 2>&1
+  RAFTLAB_SEED=$2 timeout -k 10 120 "$SIM_SOL" "$1" >"$logdir/sim-b.log" 2>&1
+  if grep -q -- '\.\.\. Passed' "$logdir/sim-a.log" &&
+     cmp -s "$logdir/sim-a.log" "$logdir/sim-b.log"; then
+    passed=$((passed + 1))
+    printf '  ok    %-50s\n' "$name"
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    printf '  FAIL  %-50s (did not pass, or the two outputs differ)\n' "$name"
+    diff "$logdir/sim-a.log" "$logdir/sim-b.log" | sed 's/^/        | /' | head -n 20
+  fi
+}
+echo "== sim: scheduler, determinism, seed sweeps (virtual time)"
+check "sim selftest timing" 120 "$SIM_SELFTEST" timing
+sim_report "sim selftest deadlock" deadlock "sim: deadlock"
+sim_report "sim selftest busy loop" busy "sim: busy loop"
+for t in InitialElection3A BasicAgree3B Figure83C SnapshotBasic3D; do
+  for seed in 1 2; do
+    same_twice "Test$t" "$seed"
+  done
+done
+for ts in InitialElection3A:200 ManyElections3A:50 Backup3B:50 Figure83C:30 \
+          Figure8Unreliable3C:50 SnapshotInstallCrash3D:30 SnapshotInstallUnreliable3D:30; do
+  t=${ts%%:*} n=${ts##*:}
+  check "sim sweep $t, seeds 1-$n" 600 sim/explore.sh "$SIM_SOL" "Test$t" "$n" 2 1
+done
 
 if [ "$MODE" != quick ]; then
   echo "== grader: each broken implementation gets its verdict (grader/selftest)"
