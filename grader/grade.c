@@ -493,13 +493,12 @@ static void load_tests(void)
                 taken[k] = true;
                 test *t = &tests[ntests++];
                 setf(t->name, sizeof t->name, "%s", all[k]);
-                /* The stage is the name's suffix: digits and a capital. */
-                size_t n = strlen(all[k]), s = n;
-                while (s > 0 && all[k][s - 1] >= 'A' && all[k][s - 1] <= 'Z' && n - s < 1)
-                    s--;
-                while (s > 0 && all[k][s - 1] >= '0' && all[k][s - 1] <= '9')
-                    s--;
-                snprintf(t->stage, sizeof t->stage, "%s", all[k] + s);
+                /* The stage is the name's suffix, one digit and a capital
+                 * ("3C"; TestPersist13C is of stage 3C, not 13C). */
+                size_t n = strlen(all[k]);
+                bool suffix = n >= 2 && all[k][n - 2] >= '0' && all[k][n - 2] <= '9' &&
+                              all[k][n - 1] >= 'A' && all[k][n - 1] <= 'Z';
+                snprintf(t->stage, sizeof t->stage, "%s", suffix ? all[k] + n - 2 : "?");
             }
         if (!matched) {
             fprintf(stderr, "grade: no test matches '%s'%s%s. The tests are:\n", pat,
@@ -549,17 +548,39 @@ static void load_points(void)
 
 /* ---- output ------------------------------------------------------------- */
 
-static char *rerun_cmd(const char *name)
+/* The seed a sim-mode run printed first ("sim: seed N"), or -1: a native run. */
+static long long sim_seed(const char *log)
+{
+    FILE *f = fopen(log, "r");
+    if (!f)
+        return -1;
+    char line[128];
+    long long seed = -1;
+    for (int k = 0; k < 5 && seed < 0 && fgets(line, sizeof line, f); k++)
+        if (sscanf(line, "sim: seed %lld", &seed) != 1)
+            seed = -1;
+    fclose(f);
+    return seed;
+}
+
+/* The command that reruns one test; in sim mode with the run's seed, which
+ * replays it exactly. */
+static char *rerun_cmd(const char *name, long long seed)
 {
     char mode[96] = "";
+    if (seed >= 0)
+        snprintf(mode, sizeof mode, " SIM=1 SEED=%lld", seed);
     if (O.valgrind && O.valgrind[0])
-        snprintf(mode, sizeof mode, " VALGRIND=%s", O.valgrind);
+        snprintf(mode + strlen(mode), sizeof mode - strlen(mode), " VALGRIND=%s", O.valgrind);
     if (O.san && O.san[0])
         snprintf(mode + strlen(mode), sizeof mode - strlen(mode), " SAN=%s", O.san);
     if (O.impl)
         return fmt("make grade IMPL=%s RUN=%s%s", O.impl, name, mode);
-    return fmt("%s --binary %s --run %s%s%s%s%s", kit[0] ? "build/grade" : "grade", binary, name,
-               O.valgrind ? " --valgrind " : "", O.valgrind ? O.valgrind : "",
+    char env[48] = "";
+    if (seed >= 0)
+        snprintf(env, sizeof env, "RAFTLAB_SEED=%lld ", seed);
+    return fmt("%s%s --binary %s --run %s%s%s%s%s", env, kit[0] ? "build/grade" : "grade", binary,
+               name, O.valgrind ? " --valgrind " : "", O.valgrind ? O.valgrind : "",
                O.san ? " --san " : "", O.san ? O.san : "");
 }
 
@@ -646,6 +667,7 @@ static void finish_run(run *r, int status, const struct rusage *ru)
     outcome o = { 0 };
     classify(r, status, &o);
     unlink(r->result);
+    long long seed = sim_seed(r->log);
     /* Only failing runs' output is kept (the folder goes if none failed). */
     char kept[PATH_MAX] = "";
     if (o.v == REPORT_PASSED) {
@@ -663,7 +685,7 @@ static void finish_run(run *r, int status, const struct rusage *ru)
     if (o.v != REPORT_PASSED)
         t->failures++;
     if (!t->res) {
-        char *rerun = rerun_cmd(t->name);
+        char *rerun = rerun_cmd(t->name, seed);
         /* report_add copies the strings; the casts only drop const. */
         report_test x = { .impl = (char *)(O.impl ? O.impl : binary), .name = t->name, .stage = t->stage,
                           .verdict = o.v, .message = o.message, .details = o.details,
@@ -680,6 +702,11 @@ static void finish_run(run *r, int status, const struct rusage *ru)
         t->res->details = o.details;
         t->res->verdict = o.v;
         o.message = o.details = NULL;
+        char *rerun = rerun_cmd(t->name, seed); /* that run's seed, in sim mode */
+        if (rerun) {
+            free(t->res->rerun);
+            t->res->rerun = rerun;
+        }
     }
     report_test *x = t->res;
     x->runs = t->done;
@@ -696,6 +723,10 @@ static void finish_run(run *r, int status, const struct rusage *ru)
         clear_progress();
         printf("  %s run %d: %s%s%s: %s\n      output: %s\n", t->name, r->iter + 1, paint(o.v),
                report_verdict_name(o.v), plain(), o.message ? o.message : x->message, kept);
+        char *replay = seed >= 0 ? rerun_cmd(t->name, seed) : NULL; /* each run its seed */
+        if (replay)
+            printf("      replay: %s\n", replay);
+        free(replay);
     }
     if (O.repeat > 1 && t->done == O.repeat && !tty) {
         report_test *y = t->res;
