@@ -121,6 +121,7 @@ struct labrpc_net {
     pthread_mutex_t mu;
     unsigned seed;
     bool reliable, long_reordering, long_delays;
+    int delay_min_ms, delay_max_ms; /* labrpc_net_delay: each leg, 0 = none */
     bool stopping;
     labrpc_end *ends;
     reg *servers;
@@ -469,6 +470,16 @@ static int rnd(labrpc_net *net, int n)
     return n <= 0 ? 0 : rand_r(&net->seed) % n;
 }
 
+/* The extra delay of one leg (request or reply) set by labrpc_net_delay; no
+ * draw from the seed when there is none, so default runs stay as they were.
+ * net->mu held. */
+static int leg_delay(labrpc_net *net)
+{
+    if (net->delay_max_ms <= 0)
+        return 0;
+    return net->delay_min_ms + rnd(net, net->delay_max_ms - net->delay_min_ms + 1);
+}
+
 static reg *find_reg(labrpc_net *net, const char *name)
 {
     if (!name)
@@ -585,6 +596,10 @@ static void dispatch(labrpc_net *net, call *c)
             c->held = reply;
             c->held_len = reply_len;
             schedule(net, c, EV_DELIVER, ms);
+        } else if (net->delay_max_ms > 0) {
+            c->held = reply;
+            c->held_len = reply_len;
+            schedule(net, c, EV_DELIVER, leg_delay(net));
         } else {
             complete(net, c, LABRPC_OK, reply, reply_len);
         }
@@ -819,6 +834,17 @@ void labrpc_net_long_delays(labrpc_net *net, bool yes)
     pthread_mutex_unlock(&net->mu);
 }
 
+int labrpc_net_delay(labrpc_net *net, int min_ms, int max_ms)
+{
+    if (!net || min_ms < 0 || max_ms < min_ms)
+        return LABRPC_EINVAL;
+    pthread_mutex_lock(&net->mu);
+    net->delay_min_ms = min_ms;
+    net->delay_max_ms = max_ms;
+    pthread_mutex_unlock(&net->mu);
+    return LABRPC_OK;
+}
+
 /* Unregisters r's server: its running calls fail now. net->mu held. */
 static void unregister(labrpc_net *net, reg *r)
 {
@@ -1042,12 +1068,13 @@ static int start_call(labrpc_end *end, const char *method, const void *args,
     if (end->enabled && find_reg(net, end->server_name)) {
         if (!net->reliable) {
             int ms = rnd(net, 27);
+            ms += leg_delay(net);   /* its own statement: draws in a fixed order */
             if (rnd(net, 1000) < 100)
                 schedule(net, c, EV_FAIL, ms);      /* request lost */
             else
                 schedule(net, c, EV_DISPATCH, ms);
         } else {
-            schedule(net, c, EV_DISPATCH, 0);
+            schedule(net, c, EV_DISPATCH, leg_delay(net));
         }
     } else {
         /* No reply will come: fail after a timeout-like delay. */

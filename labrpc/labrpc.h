@@ -98,6 +98,12 @@ void labrpc_net_cleanup(labrpc_net *net);
 void labrpc_net_reliable(labrpc_net *net, bool yes);
 void labrpc_net_long_reordering(labrpc_net *net, bool yes);
 void labrpc_net_long_delays(labrpc_net *net, bool yes);
+/* Every request and every reply that the network delivers waits a further
+ * min_ms..max_ms (uniform, from the seed), on top of the delays above: a
+ * round trip of a wide-area or loaded network (make figure16 sets 15 ms).
+ * 0, 0 (the default) adds nothing. LABRPC_OK, or LABRPC_EINVAL if
+ * min_ms < 0 or max_ms < min_ms. */
+int labrpc_net_delay(labrpc_net *net, int min_ms, int max_ms);
 
 /* Registers srv under name (copied), replacing any server of that name (the
  * replaced one's calls in flight fail). The network does not own srv. Returns

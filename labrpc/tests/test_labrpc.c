@@ -453,6 +453,27 @@ static void test_failure_delays(void)
     fx_close(&f);
 }
 
+/* labrpc_net_delay holds both legs: a round trip is at least twice min_ms
+ * (only lower bounds: an upper one would be a timing test). */
+static void test_leg_delay(void)
+{
+    fixture f;
+    fx_open(&f);
+    CU_ASSERT_EQUAL(labrpc_net_delay(f.net, -1, 5), LABRPC_EINVAL);
+    CU_ASSERT_EQUAL(labrpc_net_delay(f.net, 10, 5), LABRPC_EINVAL);
+    CU_ASSERT_EQUAL(labrpc_net_delay(f.net, 20, 30), LABRPC_OK);
+    int64_t sum;
+    for (int i = 0; i < 3; i++) {
+        int64_t t0 = ms_now();
+        CU_ASSERT_EQUAL(call_add(f.end, 2, i, &sum), LABRPC_OK);
+        CU_ASSERT_EQUAL(sum, 2 + i);
+        CU_ASSERT(ms_now() - t0 >= 40);
+    }
+    CU_ASSERT_EQUAL(labrpc_net_delay(f.net, 0, 0), LABRPC_OK);
+    CU_ASSERT_EQUAL(call_add(f.end, 1, 1, &sum), LABRPC_OK);
+    fx_close(&f);
+}
+
 /* A blocking call of Junk.Block, noting when it returned. */
 typedef struct block_call {
     labrpc_end *end;
@@ -699,6 +720,7 @@ static const suite_test tests[] = {
     { "unreliable", test_unreliable },
     { "disabled_then_enabled", test_disabled_then_enabled },
     { "failure_delays", test_failure_delays },
+    { "leg_delay", test_leg_delay },
     { "delete_while_handler_runs", test_delete_while_handler_runs },
     { "replaced_server_reply_discarded", test_replaced_server_reply_discarded },
     { "go_callbacks", test_go_callbacks },
