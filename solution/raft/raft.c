@@ -19,8 +19,8 @@
  *    A leader sends to a follower from one place, leader_send: at once when
  *    there is something new (raft_start, a reply, a commit), at most one
  *    call in flight per follower (so entries are batched and each crosses
- *    about once), and a heartbeat after HEARTBEAT_MS of silence (sooner,
- *    RETRY_MS, after a call that failed).
+ *    about once), and a heartbeat after heartbeat_ms of silence (sooner,
+ *    retry_ms, after a call that failed).
  *  - RPC handlers (handle_*) run on labrpc's threads and take rf->mu.
  *  - Beyond Figure 2, two additions from Ongaro's PhD thesis keep elections
  *    quick and undisturbed: PreVote (§9.6; start_pre_vote), so that a server
@@ -53,27 +53,42 @@
 #include "labrpc.h"
 #include "persister.h"
 #include "raft.h"
+#include "raft_tuning.h"
 
-/* Timing. Heartbeats at most 10 per second (the lab's rule); an election
- * timeout of two to four heartbeats, randomised so that split votes are rare
- * (§5.2). That is short for a lossy network only because a lost heartbeat
- * is sent again after RETRY_MS; and a timeout that fires while the leader
- * is alive costs little, since the pre-vote fails and no term changes. */
-#define HEARTBEAT_MS 100
-#define ELECTION_TIMEOUT_MIN_MS 200
-#define ELECTION_TIMEOUT_RANGE_MS 200
-/* A call that failed (lost, or to an unreachable peer) is sent again this
- * soon, rather than at the next heartbeat: in a lossy network a lost
- * heartbeat would otherwise cost a follower a whole interval. */
-#define RETRY_MS 20
-/* Check quorum (Ongaro's thesis, §6.2): a leader cut off from a majority
+/* Timing (raft_tuning.h; each peer keeps a copy in rf->tune). Heartbeats
+ * at most 10 per second (the lab's rule); an election timeout of two to four
+ * heartbeats, randomised so that split votes are rare (§5.2). That is short
+ * for a lossy network only because a call that failed (lost, or to an
+ * unreachable peer) is sent again after retry_ms rather than at the next
+ * heartbeat; and a timeout that fires while the leader is alive costs
+ * little, since the pre-vote fails and no term changes.
+ *
+ * Check quorum (Ongaro's thesis, §6.2): a leader cut off from a majority
  * should stop acting as one. After a minimum election timeout without
  * hearing from a majority, the others may have elected a new leader: it
  * declines new commands (they would most likely be lost). After a maximum
  * election timeout it steps down. The gap keeps a leader whose replies are
  * merely held up (a reordering network) from stepping down for nothing. */
-#define LEADER_DECLINE_MS ELECTION_TIMEOUT_MIN_MS
-#define LEADER_STEP_DOWN_MS (ELECTION_TIMEOUT_MIN_MS + ELECTION_TIMEOUT_RANGE_MS)
+#define TUNING_DEFAULT                                                    \
+    {                                                                     \
+        .heartbeat_ms = 100, .election_min_ms = 200, .election_max_ms = 399, \
+        .retry_ms = 20, .pre_vote = true, .check_quorum = true,           \
+    }
+static raft_tuning tuning = TUNING_DEFAULT;
+
+raft_tuning raft_tuning_default(void) { return (raft_tuning)TUNING_DEFAULT; }
+
+bool raft_tuning_set(const raft_tuning *t)
+{
+    if (!t || t->heartbeat_ms < 1 || t->election_min_ms < 1 ||
+        t->election_max_ms < t->election_min_ms || t->retry_ms < 1 ||
+        t->retry_ms > t->heartbeat_ms)
+        return false;
+    tuning = *t;
+    return true;
+}
+
+raft_tuning raft_tuning_get(void) { return tuning; }
 
 /* Upper bounds on what a request may claim, so that a malformed message is
  * rejected instead of making us allocate gigabytes. */
@@ -105,6 +120,7 @@ struct raft {
     raft_apply_fn apply;
     void *apply_ctx;
     unsigned rand_seed;
+    raft_tuning tune;   /* a copy of the settings at raft_make */
 
     bool dead;
 
@@ -136,7 +152,7 @@ struct raft {
     int *match_index;
     /* Flow control, so that a follower gets each entry about once: at most
      * one AppendEntries/InstallSnapshot "in flight" per follower; the next
-     * batch goes when its reply arrives, or after HEARTBEAT_MS if it never
+     * batch goes when its reply arrives, or after heartbeat_ms if it never
      * does (a lost call, or one stuck on a dead peer for seconds). */
     bool *in_flight;
     uint64_t *send_seq;      /* numbers the sends to each peer */
@@ -188,7 +204,8 @@ static int majority(const raft *rf) { return rf->npeers / 2 + 1; }
 /* A fresh random election timeout (§5.2: randomised to make split votes rare). */
 static void reset_election_timer(raft *rf)
 {
-    int timeout = ELECTION_TIMEOUT_MIN_MS + rand_r(&rf->rand_seed) % ELECTION_TIMEOUT_RANGE_MS;
+    int range = rf->tune.election_max_ms - rf->tune.election_min_ms + 1;
+    int timeout = rf->tune.election_min_ms + rand_r(&rf->rand_seed) % range;
     rf->election_deadline_ms = now_ms() + timeout;
 }
 
@@ -468,7 +485,7 @@ static int handle_request_vote(void *ctx, const uint8_t *args, size_t args_len, 
          * state, and say no while we still hear from a leader (thesis
          * §9.6: then a server that was merely cut off cannot win). */
         bool leader_alive = rf->role == LEADER ||
-                            now_ms() - rf->leader_seen_ms < ELECTION_TIMEOUT_MIN_MS;
+                            now_ms() - rf->leader_seen_ms < rf->tune.election_min_ms;
         granted = term > rf->current_term && !leader_alive &&
                   log_up_to_date(rf, cand_last_term, cand_last_index);
     } else if (term > rf->current_term) {
@@ -738,12 +755,12 @@ reply:
 }
 
 /* Our latest AppendEntries or InstallSnapshot to a peer failed: move its
- * next heartbeat up to RETRY_MS from now. With rf->mu held. */
+ * next heartbeat up to retry_ms from now. With rf->mu held. */
 static void call_failed(raft *rf, const rpc_ctx *c)
 {
     if (rf->role != LEADER || rf->current_term != c->term || c->seq != rf->send_seq[c->peer])
         return; /* a newer call has gone out since, or we no longer lead */
-    rf->last_sent_ms[c->peer] = now_ms() - HEARTBEAT_MS + RETRY_MS;
+    rf->last_sent_ms[c->peer] = now_ms() - rf->tune.heartbeat_ms + rf->tune.retry_ms;
     pthread_cond_signal(&rf->ticker_cond); /* its wake-up time moved earlier */
 }
 
@@ -941,7 +958,7 @@ out:
  * are already in our snapshot (§7), else an AppendEntries carrying every
  * entry from nextIndex on (empty: a heartbeat, §5.2). Called with rf->mu held.
  *
- * heartbeat == true (from the ticker): send regardless, every HEARTBEAT_MS.
+ * heartbeat == true (from the ticker): send regardless, every heartbeat_ms.
  * Otherwise (new entries, a reply, a commit): send only if the peer lacks
  * entries or our latest commitIndex, and no call to it is in flight, unless
  * that call is older than a heartbeat interval and presumably lost. This
@@ -950,7 +967,7 @@ static void leader_send(raft *rf, int peer, bool heartbeat)
 {
     int64_t now = now_ms();
     if (!heartbeat) {
-        bool busy = rf->in_flight[peer] && now - rf->last_sent_ms[peer] < HEARTBEAT_MS;
+        bool busy = rf->in_flight[peer] && now - rf->last_sent_ms[peer] < rf->tune.heartbeat_ms;
         bool lacks_entries = rf->next_index[peer] <= last_index(rf);
         bool lacks_commit = rf->commit_sent[peer] < rf->commit_index;
         if (busy || (!lacks_entries && !lacks_commit))
@@ -1037,8 +1054,9 @@ static int64_t majority_heard_ms(const raft *rf)
 
 /* Starts elections when the election timer runs out (§5.2) and, as leader,
  * sends heartbeats to each follower it has not sent anything to for
- * HEARTBEAT_MS (RETRY_MS after a failed call), and steps down when it has
- * not heard from a majority for LEADER_STEP_DOWN_MS. Sleeps on a timed
+ * heartbeat_ms (retry_ms after a failed call), and steps down when it has
+ * not heard from a majority for a maximum election timeout (check quorum).
+ * Sleeps on a timed
  * condition wait in between. */
 static void *ticker_main(void *arg)
 {
@@ -1047,26 +1065,32 @@ static void *ticker_main(void *arg)
     while (!rf->dead) {
         int64_t now = now_ms();
         int64_t wake;
-        int64_t step_down = rf->role == LEADER ? majority_heard_ms(rf) + LEADER_STEP_DOWN_MS : 0;
+        int64_t step_down = rf->role != LEADER       ? 0
+                            : rf->tune.check_quorum ? majority_heard_ms(rf) + (rf->tune.election_max_ms + 1)
+                                                    : INT64_MAX;
         if (rf->role == LEADER && now >= step_down) {
             rf->role = FOLLOWER; /* same term: we may not vote again in it */
             reset_election_timer(rf);
         }
         if (rf->role == LEADER) {
-            wake = now + HEARTBEAT_MS;
+            wake = now + rf->tune.heartbeat_ms;
             if (step_down < wake)
                 wake = step_down;
             for (int p = 0; p < rf->npeers; p++) {
                 if (p == rf->me)
                     continue;
-                if (now - rf->last_sent_ms[p] >= HEARTBEAT_MS)
+                if (now - rf->last_sent_ms[p] >= rf->tune.heartbeat_ms)
                     leader_send(rf, p, true);
-                if (rf->last_sent_ms[p] + HEARTBEAT_MS < wake)
-                    wake = rf->last_sent_ms[p] + HEARTBEAT_MS;
+                if (rf->last_sent_ms[p] + rf->tune.heartbeat_ms < wake)
+                    wake = rf->last_sent_ms[p] + rf->tune.heartbeat_ms;
             }
         } else {
-            if (now >= rf->election_deadline_ms)
-                start_pre_vote(rf);
+            if (now >= rf->election_deadline_ms) {
+                if (rf->tune.pre_vote)
+                    start_pre_vote(rf);
+                else
+                    start_election(rf);
+            }
             wake = rf->role == LEADER ? now : rf->election_deadline_ms;
         }
         struct timespec until = ms_to_timespec(wake);
@@ -1182,6 +1206,7 @@ raft *raft_make(labrpc_end **peers, int npeers, int me, persister *ps,
         return NULL;
     rf->npeers = npeers;
     rf->me = me;
+    rf->tune = tuning;
     rf->ps = ps;
     rf->apply = apply;
     rf->apply_ctx = apply_ctx;
@@ -1281,7 +1306,7 @@ bool raft_start(raft *rf, const void *command, size_t len, int *index, int *term
 {
     pthread_mutex_lock(&rf->mu);
     bool is_leader = rf->role == LEADER && !rf->dead &&
-                     now_ms() - majority_heard_ms(rf) < LEADER_DECLINE_MS;
+                     (!rf->tune.check_quorum || now_ms() - majority_heard_ms(rf) < rf->tune.election_min_ms);
     if (is_leader) {
         /* §5.3: append to our own log, make it durable, then replicate. */
         if (!log_append(rf, rf->current_term, command, len)) {
