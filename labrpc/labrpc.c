@@ -121,7 +121,7 @@ struct labrpc_net {
     pthread_mutex_t mu;
     unsigned seed;
     bool reliable, long_reordering, long_delays;
-    int delay_min_ms, delay_max_ms; /* labrpc_net_delay: each leg, 0 = none */
+    int delay_ms[2][2];             /* labrpc_net_delay: [request/reply][min/max]; 0 = none */
     bool stopping;
     labrpc_end *ends;
     reg *servers;
@@ -470,14 +470,16 @@ static int rnd(labrpc_net *net, int n)
     return n <= 0 ? 0 : rand_r(&net->seed) % n;
 }
 
-/* The extra delay of one leg (request or reply) set by labrpc_net_delay; no
- * draw from the seed when there is none, so default runs stay as they were.
- * net->mu held. */
-static int leg_delay(labrpc_net *net)
+enum { LEG_REQUEST, LEG_REPLY };
+
+/* The extra delay of one leg set by labrpc_net_delay; no draw from the seed
+ * when there is none, so default runs stay as they were. net->mu held. */
+static int leg_delay(labrpc_net *net, int leg)
 {
-    if (net->delay_max_ms <= 0)
+    int lo = net->delay_ms[leg][0], hi = net->delay_ms[leg][1];
+    if (hi <= 0)
         return 0;
-    return net->delay_min_ms + rnd(net, net->delay_max_ms - net->delay_min_ms + 1);
+    return lo + rnd(net, hi - lo + 1);
 }
 
 static reg *find_reg(labrpc_net *net, const char *name)
@@ -596,10 +598,10 @@ static void dispatch(labrpc_net *net, call *c)
             c->held = reply;
             c->held_len = reply_len;
             schedule(net, c, EV_DELIVER, ms);
-        } else if (net->delay_max_ms > 0) {
+        } else if (net->delay_ms[LEG_REPLY][1] > 0) {
             c->held = reply;
             c->held_len = reply_len;
-            schedule(net, c, EV_DELIVER, leg_delay(net));
+            schedule(net, c, EV_DELIVER, leg_delay(net, LEG_REPLY));
         } else {
             complete(net, c, LABRPC_OK, reply, reply_len);
         }
@@ -834,13 +836,17 @@ void labrpc_net_long_delays(labrpc_net *net, bool yes)
     pthread_mutex_unlock(&net->mu);
 }
 
-int labrpc_net_delay(labrpc_net *net, int min_ms, int max_ms)
+int labrpc_net_delay(labrpc_net *net, int request_min_ms, int request_max_ms,
+                     int reply_min_ms, int reply_max_ms)
 {
-    if (!net || min_ms < 0 || max_ms < min_ms)
+    if (!net || request_min_ms < 0 || request_max_ms < request_min_ms ||
+        reply_min_ms < 0 || reply_max_ms < reply_min_ms)
         return LABRPC_EINVAL;
     pthread_mutex_lock(&net->mu);
-    net->delay_min_ms = min_ms;
-    net->delay_max_ms = max_ms;
+    net->delay_ms[LEG_REQUEST][0] = request_min_ms;
+    net->delay_ms[LEG_REQUEST][1] = request_max_ms;
+    net->delay_ms[LEG_REPLY][0] = reply_min_ms;
+    net->delay_ms[LEG_REPLY][1] = reply_max_ms;
     pthread_mutex_unlock(&net->mu);
     return LABRPC_OK;
 }
@@ -1068,13 +1074,13 @@ static int start_call(labrpc_end *end, const char *method, const void *args,
     if (end->enabled && find_reg(net, end->server_name)) {
         if (!net->reliable) {
             int ms = rnd(net, 27);
-            ms += leg_delay(net);   /* its own statement: draws in a fixed order */
+            ms += leg_delay(net, LEG_REQUEST);   /* its own statement: draws in a fixed order */
             if (rnd(net, 1000) < 100)
                 schedule(net, c, EV_FAIL, ms);      /* request lost */
             else
                 schedule(net, c, EV_DISPATCH, ms);
         } else {
-            schedule(net, c, EV_DISPATCH, leg_delay(net));
+            schedule(net, c, EV_DISPATCH, leg_delay(net, LEG_REQUEST));
         }
     } else {
         /* No reply will come: fail after a timeout-like delay. */

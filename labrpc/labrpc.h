@@ -98,12 +98,15 @@ void labrpc_net_cleanup(labrpc_net *net);
 void labrpc_net_reliable(labrpc_net *net, bool yes);
 void labrpc_net_long_reordering(labrpc_net *net, bool yes);
 void labrpc_net_long_delays(labrpc_net *net, bool yes);
-/* Every request and every reply that the network delivers waits a further
- * min_ms..max_ms (uniform, from the seed), on top of the delays above: a
- * round trip of a wide-area or loaded network (make figure16 sets 15 ms).
- * 0, 0 (the default) adds nothing. LABRPC_OK, or LABRPC_EINVAL if
- * min_ms < 0 or max_ms < min_ms. */
-int labrpc_net_delay(labrpc_net *net, int min_ms, int max_ms);
+/* Every request the network delivers waits a further request_min_ms ..
+ * request_max_ms, and every reply reply_min_ms .. reply_max_ms (uniform,
+ * from the seed), on top of the delays above: a slower network, or a server
+ * that takes time to answer (a disk write before each reply: make figure16
+ * sets 0-2 ms and 13-15 ms, a round trip of about 15 ms). All 0 (the
+ * default) adds nothing. LABRPC_OK, or LABRPC_EINVAL if a minimum is
+ * negative or above its maximum. */
+int labrpc_net_delay(labrpc_net *net, int request_min_ms, int request_max_ms,
+                     int reply_min_ms, int reply_max_ms);
 
 /* Registers srv under name (copied), replacing any server of that name (the
  * replaced one's calls in flight fail). The network does not own srv. Returns

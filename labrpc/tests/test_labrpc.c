@@ -453,15 +453,16 @@ static void test_failure_delays(void)
     fx_close(&f);
 }
 
-/* labrpc_net_delay holds both legs: a round trip is at least twice min_ms
- * (only lower bounds: an upper one would be a timing test). */
+/* labrpc_net_delay holds both legs: a round trip takes at least the two
+ * minimums (only lower bounds: an upper one would be a timing test). */
 static void test_leg_delay(void)
 {
     fixture f;
     fx_open(&f);
-    CU_ASSERT_EQUAL(labrpc_net_delay(f.net, -1, 5), LABRPC_EINVAL);
-    CU_ASSERT_EQUAL(labrpc_net_delay(f.net, 10, 5), LABRPC_EINVAL);
-    CU_ASSERT_EQUAL(labrpc_net_delay(f.net, 20, 30), LABRPC_OK);
+    CU_ASSERT_EQUAL(labrpc_net_delay(f.net, -1, 5, 0, 0), LABRPC_EINVAL);
+    CU_ASSERT_EQUAL(labrpc_net_delay(f.net, 10, 5, 0, 0), LABRPC_EINVAL);
+    CU_ASSERT_EQUAL(labrpc_net_delay(f.net, 0, 0, 7, 6), LABRPC_EINVAL);
+    CU_ASSERT_EQUAL(labrpc_net_delay(f.net, 10, 15, 30, 40), LABRPC_OK);
     int64_t sum;
     for (int i = 0; i < 3; i++) {
         int64_t t0 = ms_now();
@@ -469,7 +470,7 @@ static void test_leg_delay(void)
         CU_ASSERT_EQUAL(sum, 2 + i);
         CU_ASSERT(ms_now() - t0 >= 40);
     }
-    CU_ASSERT_EQUAL(labrpc_net_delay(f.net, 0, 0), LABRPC_OK);
+    CU_ASSERT_EQUAL(labrpc_net_delay(f.net, 0, 0, 0, 0), LABRPC_OK);
     CU_ASSERT_EQUAL(call_add(f.end, 1, 1, &sum), LABRPC_OK);
     fx_close(&f);
 }
