@@ -89,6 +89,7 @@ struct cfg {
     bool wd_running;
     bool wd_stop;
     double wd_deadline;
+    _Atomic int limit_s;         /* test limit, s: CFG_TEST_LIMIT_S unless a benchmark set one (atomic: no sync point in sim) */
     const char *wd_phase;
     char wd_call[128];           /* the test thread's current call into raft */
     pthread_t main_thread;       /* the test's own thread (cfg_make's caller) */
@@ -290,10 +291,11 @@ static void fail_locked(cfg *c, const char *fmt, ...)
 
 bool cfg_failed(cfg *c)
 {
-    double late = cfg_now() - c->t_make - (double)CFG_TEST_LIMIT_S * c->factor;
+    int limit_s = c->limit_s * c->factor;
+    double late = cfg_now() - c->t_make - (double)limit_s;
     pthread_mutex_lock(&c->mu);
     if (late > 0 && !c->ended)
-        fail_locked(c, "test took longer than %d seconds", CFG_TEST_LIMIT_S * c->factor);
+        fail_locked(c, "test took longer than %d seconds", limit_s);
     bool f = c->failed;
     pthread_mutex_unlock(&c->mu);
     return f;
@@ -339,9 +341,9 @@ void cfg_set_test_name(cfg *c, const char *name)
 /* The 120 s limit: true (and failure recorded) once it has passed. */
 static bool over_time(cfg *c)
 {
-    double limit = (double)CFG_TEST_LIMIT_S * c->factor;
-    if (cfg_now() - c->t_make > limit) {
-        cfg_fail(c, "test took longer than %d seconds", CFG_TEST_LIMIT_S * c->factor);
+    int limit_s = c->limit_s * c->factor;
+    if (cfg_now() - c->t_make > (double)limit_s) {
+        cfg_fail(c, "test took longer than %d seconds", limit_s);
         return true;
     }
     return false;
@@ -783,6 +785,21 @@ void cfg_set_long_reordering(cfg *c, bool yes)
     labrpc_net_long_reordering(c->net, yes);
 }
 
+bool cfg_set_delay(cfg *c, int request_min_ms, int request_max_ms, int reply_min_ms,
+                   int reply_max_ms)
+{
+    return labrpc_net_delay(c->net, request_min_ms, request_max_ms, reply_min_ms,
+                            reply_max_ms) == LABRPC_OK;
+}
+
+void cfg_set_time_limit(cfg *c, int seconds)
+{
+    pthread_mutex_lock(&c->mu);
+    c->limit_s = seconds;
+    c->wd_deadline = c->t_make + (double)(seconds + WATCHDOG_GRACE_S) * c->factor;
+    pthread_mutex_unlock(&c->mu);
+}
+
 void cfg_connect(cfg *c, int i)
 {
     pthread_mutex_lock(&c->mu);
@@ -1041,6 +1058,7 @@ cfg *cfg_make(int n, bool unreliable, bool snapshot)
     labrpc_net_reliable(c->net, !unreliable);
     labrpc_net_long_delays(c->net, true);
 
+    c->limit_s = CFG_TEST_LIMIT_S;
     c->wd_deadline = c->t_make + (double)(CFG_TEST_LIMIT_S + WATCHDOG_GRACE_S) * c->factor;
     c->wd_phase = "the test";
     if (pthread_create(&c->wd, NULL, watchdog, c) == 0)

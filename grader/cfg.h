@@ -134,6 +134,14 @@ bool cfg_connected(cfg *c, int i);
 bool cfg_alive(cfg *c, int i);
 void cfg_set_unreliable(cfg *c, bool unreliable);
 void cfg_set_long_reordering(cfg *c, bool yes);
+/* Further delays on requests and replies (labrpc_net_delay); false if a
+ * range is not sensible. */
+bool cfg_set_delay(cfg *c, int request_min_ms, int request_max_ms, int reply_min_ms,
+                   int reply_max_ms);
+/* Replaces the 120 s limit of this cfg (from cfg_make), and the watchdog's
+ * deadline with it: for programs that run longer than a test (make
+ * figure16); the tests never call it. */
+void cfg_set_time_limit(cfg *c, int seconds);
 
 /* raft_start on server i, if it is running (else false, *index = *term = -1).
  * A true return with an index that cannot be right (< 1 or absurd) is a
