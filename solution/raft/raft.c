@@ -405,6 +405,8 @@ static void follow_leader(raft *rf)
 static void become_leader(raft *rf)
 {
     rf->role = LEADER;
+    if (rf->tune.on_leader)
+        rf->tune.on_leader(rf->tune.on_leader_ctx, rf->me, rf->current_term);
     for (int p = 0; p < rf->npeers; p++) {
         rf->next_index[p] = last_index(rf) + 1; /* Figure 2: leader's last log index + 1 */
         rf->match_index[p] = 0;

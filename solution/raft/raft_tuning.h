@@ -23,10 +23,15 @@ typedef struct raft_tuning {
     int retry_ms;         /* resend a failed call this soon (< heartbeat_ms) */
     bool pre_vote;        /* PreVote (Ongaro's thesis §9.6) before each election */
     bool check_quorum;    /* leader declines commands, then steps down, without a majority (§6.2) */
+    /* If not NULL, called by a peer the moment it becomes leader, with its
+     * lock held (it must not call into raft, and should only take note):
+     * for benchmarks that time elections. */
+    void (*on_leader)(void *ctx, int me, int term);
+    void *on_leader_ctx;
 } raft_tuning;
 
 /* What the tests run with: heartbeats every 100 ms, timeouts 200-399 ms,
- * resend after 20 ms, PreVote and check quorum on. */
+ * resend after 20 ms, PreVote and check quorum on, no on_leader. */
 raft_tuning raft_tuning_default(void);
 /* Sets what later raft_make calls use. Returns false (and changes nothing)
  * if t is NULL or not sensible: heartbeat_ms < 1, election_min_ms < 1,
