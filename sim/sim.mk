@@ -3,6 +3,8 @@
 #                                 test prints its seed, a failure its replay
 #   make explore RUN=<test> SEEDS=<n> JOBS=<j> [SEED=<first>]
 #                                 run n seeds of one test, list the failing ones
+#   make figure16 [TRIALS=n] [RANGES=a-b,...] [JOBS=j] [SEED=n]
+#                                 the paper's Figure 16 (sim/figure16/run.sh)
 # With SIM=1 everything is built under $(BUILD)/sim with -DRAFTLAB_SIM, and
 # raft_test is linked with sim.o and the --wrap flags below.
 
@@ -37,6 +39,16 @@ $(SIM_SELFTEST): $(BUILD)/sim/tests/selftest.o $(SIM_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) -no-pie $(addprefix -Wl$(comma)--wrap=,$(SIM_WRAP))
 sim_selftest: $(SIM_SELFTEST)
 .PHONY: sim_selftest
+# Figure 16 of the paper (sim/figure16): the reference solution's Raft,
+# the harness's cluster, in virtual time.
+FIGURE16 := $(BUILD)/figure16_trials
+FIGURE16_OBJ := $(BUILD)/sim/figure16/figure16.o $(BUILD)/grader/cfg.o \
+  $(patsubst %.c,$(BUILD)/impl/%.o,$(wildcard solution/raft/*.c)) $(BUILD)/liblabrpc.a $(SIM_OBJ)
+$(BUILD)/sim/figure16/figure16.o: CPPFLAGS += -Isolution/raft
+$(FIGURE16): $(FIGURE16_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS) -no-pie $(addprefix -Wl$(comma)--wrap=,$(SIM_WRAP))
+figure16_bin: $(FIGURE16)
+.PHONY: figure16_bin
 ifneq ($(SEED),)
 export RAFTLAB_SEED := $(SEED)
 endif
@@ -46,13 +58,24 @@ export RAFTLAB_SIM_REPLAY := make grade SIM=1 IMPL=$(IMPL_DIR)
 explore: $(SIM_RAFT_TEST)
 	@sim/explore.sh $(SIM_RAFT_TEST) "$(RUN)" "$(SEEDS)" "$(or $(JOBS),1)" "$(SEED)"
 else
-.PHONY: explore sim_for_test
+.PHONY: explore sim_for_test figure16
 explore:
 	@$(MAKE) --no-print-directory SIM=1 explore
+#   make figure16 [TRIALS=n] [RANGES=150-155,12-24] [JOBS=j] [SEED=n]
+#                                 the paper's Figure 16: a table, and
+#                                 $(BUILD)/figure16/figure16.svg
+FIGURE16_PLOT := $(BUILD)/figure16_plot
+$(FIGURE16_PLOT): $(BUILD)/sim/figure16/plot.o
+	$(CC) $(ALL_CFLAGS) -o $@ $^ -lm
+test: $(FIGURE16_PLOT)
+figure16: $(FIGURE16_PLOT)
+	@$(MAKE) --no-print-directory SIM=1 figure16_bin
+	@sim/figure16/run.sh $(BUILD)/sim/figure16_trials $(FIGURE16_PLOT) $(BUILD)/figure16 \
+	  "$(TRIALS)" "$(if $(filter command line environment,$(origin JOBS)),$(JOBS),2)" "$(SEED)" "$(RANGES)"
 # make test checks sim mode too (tools/test.sh): build what it runs.
 test: sim_for_test
 sim_for_test:
-	@$(MAKE) --no-print-directory SIM=1 IMPL=solution raft_test sim_selftest
+	@$(MAKE) --no-print-directory SIM=1 IMPL=solution raft_test sim_selftest figure16_bin
 endif
 
 .DEFAULT_GOAL := $(sim_goal)

@@ -149,6 +149,13 @@ for ts in InitialElection3A:200 ManyElections3A:50 Backup3B:50 Figure83C:30 \
   t=${ts%%:*} n=${ts##*:}
   check "sim sweep $t, seeds 1-$n" 600 sim/explore.sh "$SIM_SOL" "Test$t" "$n" 2 1
 done
+# figure16 (make figure16), small: two ranges, the plot, the same seed twice.
+check "figure16: 2 ranges x 50 trials, plot, same seed twice" 300 bash -c '
+  out=$1/figure16 B=$2
+  sim/figure16/run.sh "$B/sim/figure16_trials" "$B/figure16_plot" "$out" 50 2 1 150-155,12-24 &&
+  grep "<polyline" "$out/figure16.svg" | wc -l | grep -qx 2 &&
+  RAFTLAB_SEED=2 "$B/sim/figure16_trials" --range 12-24 --trials 50 --out "$out/again.trials" &&
+  cmp "$out/12-24.trials" "$out/again.trials"' _ "$logdir" "$BUILD"
 
 if [ "$MODE" != quick ]; then
   echo "== grader: each broken implementation gets its verdict (grader/selftest)"
