@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,9 @@
 #include "codec.h"
 #include "labrpc.h"
 #include "persister.h"
+#ifdef RAFTLAB_SIM
+#include "../sim/sim.h"
+#endif
 
 #define END_NAME_LEN 20
 #define WATCHDOG_GRACE_S 10   /* after the test limit, before the watchdog exits */
@@ -89,6 +93,10 @@ struct cfg {
     bool wd_running;
     bool wd_stop;
     double wd_deadline;
+    /* Election safety: leader_of[t] is 1 + the server seen leading term t
+     * (0: none seen), for terms below CFG_TRACKED_TERMS. Atomics, not c->mu:
+     * in sim mode a lock would be a scheduling point and change schedules. */
+    _Atomic int *leader_of;
     _Atomic int limit_s;         /* test limit, s: CFG_TEST_LIMIT_S unless a benchmark set one (atomic: no sync point in sim) */
     const char *wd_phase;
     char wd_call[128];           /* the test thread's current call into raft */
@@ -269,6 +277,12 @@ static void vfail_locked(cfg *c, const char *fmt, va_list ap)
         return;
     c->failed = true;
     vsnprintf(c->msg, sizeof c->msg, fmt, ap);
+#ifdef RAFTLAB_SIM
+    /* Where in the run: replaying the seed reaches the same step. */
+    size_t len = strlen(c->msg);
+    snprintf(c->msg + len, sizeof c->msg - len, " (virtual time %.3f s into the test, scheduling step %" PRIu64 ")",
+             cfg_now() - c->t_make, sim_steps());
+#endif
 }
 
 void cfg_fail(cfg *c, const char *fmt, ...)
@@ -747,6 +761,12 @@ bool cfg_get_state(cfg *c, int i, int *term, bool *is_leader)
                      i, t);
             t = 0;
         }
+        if (l && t < CFG_TRACKED_TERMS) {
+            int seen = 0;
+            if (!atomic_compare_exchange_strong(&c->leader_of[t], &seen, i + 1) && seen != i + 1)
+                cfg_fail(c, "election safety (§5.2): servers %d and %d both said they lead term %d",
+                         seen - 1, i, t);
+        }
     }
     if (term)
         *term = t;
@@ -1034,6 +1054,7 @@ cfg *cfg_make(int n, bool unreliable, bool snapshot)
     c->saved = calloc(un, sizeof *c->saved);
     c->users = calloc(un, sizeof *c->users);
     c->connected = calloc(un, sizeof *c->connected);
+    c->leader_of = calloc(CFG_TRACKED_TERMS, sizeof *c->leader_of);
     c->endnames = calloc(un * un, sizeof *c->endnames);
     c->ends = calloc(un * un, sizeof *c->ends);
     c->has_ends = calloc(un, sizeof *c->has_ends);
@@ -1041,7 +1062,7 @@ cfg *cfg_make(int n, bool unreliable, bool snapshot)
     c->last_applied = calloc(un, sizeof *c->last_applied);
     if (!c->srvnames || !c->rafts || !c->insts || !c->srvs || !c->saved || !c->users ||
         !c->connected || !c->endnames || !c->ends || !c->has_ends || !c->logs ||
-        !c->last_applied) {
+        !c->last_applied || !c->leader_of) {
         fprintf(stderr, "cfg_make: out of memory\n");
         cfg_cleanup(c);
         return NULL;
@@ -1123,6 +1144,7 @@ void cfg_cleanup(cfg *c)
     free(c->saved);
     free(c->users);
     free(c->connected);
+    free(c->leader_of);
     free(c->endnames);
     free(c->ends);
     free(c->has_ends);

@@ -22,6 +22,8 @@
  * an unexpected index, both or neither valid flags, an absurd command_len,
  * NULL from raft_make ...) becomes such a failure, with a message naming the
  * server, what was expected and what was seen, never a crash.
+ * In sim mode (RAFTLAB_SIM) the message ends with the virtual time and the
+ * scheduling step at which the failure was recorded.
  *
  * Time. Each test has 120 s of wall-clock time from cfg_make. Helpers check
  * it and fail the test once it has passed; a watchdog thread ends the
@@ -76,6 +78,9 @@
 /* Largest command and index the appliers accept before calling it absurd. */
 #define CFG_MAX_COMMAND_LEN (1u << 20)
 #define CFG_MAX_INDEX (1 << 20)
+/* Terms for which the harness remembers who it saw leading (election
+ * safety: cfg_get_state fails the test if two servers claim one term). */
+#define CFG_TRACKED_TERMS (1 << 16)
 
 typedef struct cfg cfg;
 
@@ -148,7 +153,9 @@ void cfg_set_time_limit(cfg *c, int seconds);
  * failure (recorded) and returns false. index / term may be NULL. */
 bool cfg_start_cmd(cfg *c, int i, const void *cmd, size_t len, int *index, int *term);
 bool cfg_start_int(cfg *c, int i, int64_t v, int *index, int *term);
-/* raft_get_state on server i; false if it is not running. */
+/* raft_get_state on server i; false if it is not running. A server that
+ * says it leads a term in which the harness saw another server lead is a
+ * failure (election safety), however far apart the two calls. */
 bool cfg_get_state(cfg *c, int i, int *term, bool *is_leader);
 
 /* ---- checks (6.5840's helpers) ----------------------------------------- */
