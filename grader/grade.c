@@ -80,6 +80,7 @@ static bool tty, color;
 static char logdir[PATH_MAX];
 static int kept_logs;
 static double t_start;
+static double points_total;        /* of every line of the points file */
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -532,6 +533,7 @@ static void load_points(void)
             continue;
         if (n != 2 || pts < 0)
             die("%s:%d: expected 'TestName points', got '%s'", O.points, ln, line);
+        points_total += pts;
         for (int k = 0; k < ntests; k++)
             if (strcmp(tests[k].name, name) == 0) {
                 tests[k].max_points = pts;
@@ -1029,7 +1031,50 @@ static void find_kit(const char *argv0)
         snprintf(kit, sizeof kit, "%s", exe);
 }
 
-/* Builds raft_test for --impl with the kit's Makefile; sets binary. */
+/* The build failed: with JSON=, JUNIT= or GRADESCOPE=, a report of one
+ * entry "build" (grader error, 0 of every point) carrying the compiler's
+ * first error and last lines, so that a batch of submissions still gets a
+ * report for each. Then exits 2. */
+static void build_failed(const char *errors) __attribute__((noreturn));
+static void build_failed(const char *errors)
+{
+    if (O.json || O.junit || O.gradescope) {
+        load_points();
+        const char *first = strstr(errors, "error");
+        char msg[512];
+        if (first) {
+            while (first > errors && first[-1] != '\n')
+                first--;
+            snprintf(msg, sizeof msg, "the build failed: %.*s", (int)strcspn(first, "\n"), first);
+        } else {
+            snprintf(msg, sizeof msg, "the build failed (no compiler error was captured)");
+        }
+        size_t len = strlen(errors);
+        const char *tail = errors;
+        for (int lines = 0; len > 0 && tail + len > errors; len--)
+            if (errors[len - 1] == '\n' && ++lines > 30) {
+                tail = errors + len;
+                break;
+            }
+        char rerun[PATH_MAX + 64];
+        snprintf(rerun, sizeof rerun, "make raft_test IMPL=%s", O.impl);
+        report_test x = { .impl = (char *)O.impl, .name = "build", .stage = "",
+                          .verdict = REPORT_ERROR, .message = msg, .details = (char *)tail,
+                          .rerun = rerun, .max_points = points_total };
+        if (!report_add(&rep, &x) ||
+            (O.json && report_write_json(&rep, O.json) != 0) ||
+            (O.junit && report_write_junit(&rep, O.junit) != 0) ||
+            (O.gradescope && report_write_gradescope(&rep, O.gradescope) != 0))
+            fprintf(stderr, "grade: could not write the reports of the failed build\n");
+        report_free(&rep);
+    }
+    die("the build of %s failed (see above): fix the errors (or use WERROR=0 for warnings)",
+        O.impl);
+}
+
+/* Builds raft_test for --impl with the kit's Makefile; sets binary. The
+ * compiler's messages go to stderr as usual, and into the reports if the
+ * build fails. */
 static void build_impl(void)
 {
     if (!kit[0])
@@ -1045,9 +1090,13 @@ static void build_impl(void)
     } else {
         snprintf(impl, sizeof impl, "%s", O.impl);
     }
-    char cmd[3 * PATH_MAX];
-    snprintf(cmd, sizeof cmd, "make -C '%s' -s --no-print-directory raft_test_path IMPL='%s'%s%s",
-             kit, impl, O.san ? " SAN=" : "", O.san ? O.san : "");
+    char errpath[] = "/tmp/raftlab-build.XXXXXX";
+    int errfd = mkstemp(errpath);
+    if (errfd < 0)
+        die("cannot create a temporary file in /tmp: %s", strerror(errno));
+    char cmd[4 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "make -C '%s' -s --no-print-directory raft_test_path IMPL='%s'%s%s 2>'%s'",
+             kit, impl, O.san ? " SAN=" : "", O.san ? O.san : "", errpath);
     FILE *p = popen(cmd, "r");
     if (!p)
         die("cannot run make: %s", strerror(errno));
@@ -1058,9 +1107,17 @@ static void build_impl(void)
             puts(last);
         snprintf(last, sizeof last, "%s", line);
     }
-    if (pclose(p) != 0 || !last[0])
-        die("the build of %s failed (see above): fix the errors (or use WERROR=0 for warnings)",
-            O.impl);
+    bool ok = pclose(p) == 0 && last[0];
+    /* The compiler's messages, shown as they would have been, and kept. */
+    static char errors[1 << 16];
+    ssize_t n = pread(errfd, errors, sizeof errors - 1, 0);
+    errors[n > 0 ? n : 0] = '\0';
+    fflush(stdout);
+    fputs(errors, stderr);
+    close(errfd);
+    unlink(errpath);
+    if (!ok)
+        build_failed(errors);
     setf(binary, sizeof binary, "%s%s%s", last[0] == '/' ? "" : kit, last[0] == '/' ? "" : "/", last);
 }
 

@@ -157,6 +157,16 @@ check "figure16: 2 ranges x 50 trials, plot, same seed twice" 300 bash -c '
   RAFTLAB_SEED=2 "$B/sim/figure16_trials" --range 12-24 --trials 50 --out "$out/again.trials" &&
   cmp "$out/12-24.trials" "$out/again.trials"' _ "$logdir" "$BUILD"
 
+# A submission that does not compile: exit 2, and a JSON report that says why.
+check "grader: a build failure gets a report" 120 bash -c '
+  mkdir -p "$1/nobuild/raft" && cp labs/raft/raft.c "$1/nobuild/raft/" &&
+  echo "int broken = ;" >>"$1/nobuild/raft/raft.c" || exit 1
+  "$2/grade" --impl "$1/nobuild" --json "$1/nobuild.json" >/dev/null 2>&1
+  rc=$?
+  [ $rc = 2 ] || { echo "exit $rc, expected 2"; exit 1; }
+  grep -q "\"name\": \"build\", .*\"verdict\": \"grader error\", \"message\": \"the build failed: .*error" "$1/nobuild.json" ||
+    { echo "no build entry in the JSON report:"; cat "$1/nobuild.json"; exit 1; }' _ "$logdir" "$BUILD"
+
 if [ "$MODE" != quick ]; then
   echo "== grader: each broken implementation gets its verdict (grader/selftest)"
   for d in grader/selftest/*/raft; do
