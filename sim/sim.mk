@@ -69,6 +69,8 @@ $(FIGURE16_PLOT): $(BUILD)/sim/figure16/plot.o
 	$(CC) $(ALL_CFLAGS) -o $@ $^ -lm
 test: $(FIGURE16_PLOT)
 figure16: $(FIGURE16_PLOT)
+	@test -f solution/raft/raft_tuning.h || { echo "make figure16 runs the reference solution," \
+	  "and this copy of the kit has no solution/ (a student handout): ask for the full kit" >&2; exit 2; }
 	@$(MAKE) --no-print-directory SIM=1 figure16_bin
 	@sim/figure16/run.sh $(BUILD)/sim/figure16_trials $(FIGURE16_PLOT) $(BUILD)/figure16 \
 	  "$(TRIALS)" "$(if $(filter command line environment,$(origin JOBS)),$(JOBS),2)" "$(SEED)" "$(RANGES)"
