@@ -56,12 +56,12 @@
 #include "raft_tuning.h"
 
 /* Timing (raft_tuning.h; each peer keeps a copy in rf->tune). Heartbeats
- * at most 10 per second (the lab's rule); an election timeout of two to four
- * heartbeats, randomised so that split votes are rare (§5.2). That is short
- * for a lossy network only because a call that failed (lost, or to an
- * unreachable peer) is sent again after retry_ms rather than at the next
- * heartbeat; and a timeout that fires while the leader is alive costs
- * little, since the pre-vote fails and no term changes.
+ * at most 10 per second (the lab's rule); election timeouts of 150-300 ms,
+ * the range §9.3 recommends, randomised so that split votes are rare (§5.2).
+ * That is short for a lossy network only because a call that failed (lost,
+ * or to an unreachable peer) is sent again after retry_ms rather than at
+ * the next heartbeat or election; and a timeout that fires while the leader
+ * is alive costs little, since the pre-vote fails and no term changes.
  *
  * Check quorum (Ongaro's thesis, §6.2): a leader cut off from a majority
  * should stop acting as one. After a minimum election timeout without
@@ -71,7 +71,7 @@
  * merely held up (a reordering network) from stepping down for nothing. */
 #define TUNING_DEFAULT                                                    \
     {                                                                     \
-        .heartbeat_ms = 100, .election_min_ms = 200, .election_max_ms = 399, \
+        .heartbeat_ms = 100, .election_min_ms = 150, .election_max_ms = 300, \
         .retry_ms = 20, .pre_vote = true, .check_quorum = true,           \
     }
 static raft_tuning tuning = TUNING_DEFAULT;
@@ -96,6 +96,8 @@ raft_tuning raft_tuning_get(void) { return tuning; }
 #define MAX_SNAPSHOT_BYTES (1u << 30)
 #define MAX_ENTRIES_PER_RPC (1u << 22)
 #define MAX_LOG_ENTRIES (1u << 26)
+/* A lost RequestVote is sent again at most this often per round. */
+#define MAX_VOTE_RESENDS 3
 
 enum role { FOLLOWER, CANDIDATE, LEADER };
 
@@ -169,6 +171,7 @@ typedef struct rpc_ctx {
     int term;          /* our term when we sent it: replies for older terms are stale */
     uint64_t seq;      /* which send to this peer it was (pre-votes: which round) */
     bool pre_vote;     /* RequestVote: a pre-vote */
+    int resends;       /* RequestVote: how often this request was sent again */
     int prev_index;    /* AppendEntries: prevLogIndex we sent */
     int n_entries;     /* AppendEntries: how many entries we sent */
     int snap_index;    /* InstallSnapshot: lastIncludedIndex we sent */
@@ -390,6 +393,7 @@ static void adopt_term(raft *rf, int term)
 
 static void leader_send(raft *rf, int peer, bool heartbeat);
 static void start_election(raft *rf);
+static void ask_for_vote(raft *rf, int peer, bool pre_vote, int resends);
 
 /* A request from the leader of our term: §5.2, a candidate that hears from
  * it steps down, and a follower waits a full timeout again. It also voids
@@ -525,8 +529,19 @@ static void on_request_vote_reply(void *arg, int status, const uint8_t *reply, s
     rpc_ctx *c = arg;
     raft *rf = c->rf;
     pthread_mutex_lock(&rf->mu);
-    if (rf->dead || status != LABRPC_OK)
+    if (rf->dead)
         goto out;
+    if (status != LABRPC_OK) {
+        /* Lost: ask again while the round is on, rather than wait for the
+         * next election timeout (a lost vote on a lossy network would
+         * otherwise cost a whole one). Bounded, in case calls fail fast. */
+        bool round_on = c->pre_vote ? rf->role != LEADER && rf->current_term == c->term &&
+                                          c->seq == rf->prevote_round
+                                    : rf->role == CANDIDATE && rf->current_term == c->term;
+        if (round_on && c->resends < MAX_VOTE_RESENDS)
+            ask_for_vote(rf, c->peer, c->pre_vote, c->resends + 1);
+        goto out;
+    }
 
     codec_dec d;
     codec_dec_init(&d, reply, reply_len);
@@ -560,36 +575,42 @@ out:
     free(c);
 }
 
-/* Asks every other peer, in parallel, for its vote in `term` (a pre-vote,
- * or a vote). Called with rf->mu held. */
-static void request_votes(raft *rf, int term, bool pre_vote)
+/* Asks peer for its vote in the next term (a pre-vote) or in this one (a
+ * vote). Called with rf->mu held. */
+static void ask_for_vote(raft *rf, int peer, bool pre_vote, int resends)
 {
     codec_enc e;
     codec_enc_init(&e);
-    codec_put_i32(&e, term);
+    codec_put_i32(&e, pre_vote ? rf->current_term + 1 : rf->current_term);
     codec_put_i32(&e, rf->me);
     codec_put_i32(&e, last_index(rf));
     codec_put_i32(&e, last_term(rf));
     codec_put_bool(&e, pre_vote);
     size_t len;
     uint8_t *args = codec_enc_take(&e, &len);
-    if (args == NULL)
+    rpc_ctx *c = calloc(1, sizeof *c);
+    if (args == NULL || c == NULL) {
+        free(args);
+        free(c);
         return;
-    for (int p = 0; p < rf->npeers; p++) {
-        if (p == rf->me)
-            continue;
-        rpc_ctx *c = calloc(1, sizeof *c);
-        if (c == NULL)
-            continue;
-        c->rf = rf;
-        c->peer = p;
-        c->term = rf->current_term;
-        c->seq = rf->prevote_round;
-        c->pre_vote = pre_vote;
-        if (labrpc_go(rf->peers[p], "Raft.RequestVote", args, len, on_request_vote_reply, c) != LABRPC_OK)
-            free(c);
     }
-    free(args);
+    c->rf = rf;
+    c->peer = peer;
+    c->term = rf->current_term;
+    c->seq = rf->prevote_round;
+    c->pre_vote = pre_vote;
+    c->resends = resends;
+    if (labrpc_go(rf->peers[peer], "Raft.RequestVote", args, len, on_request_vote_reply, c) != LABRPC_OK)
+        free(c);
+    free(args); /* labrpc copied it */
+}
+
+/* Asks every other peer, in parallel. Called with rf->mu held. */
+static void request_votes(raft *rf, bool pre_vote)
+{
+    for (int p = 0; p < rf->npeers; p++)
+        if (p != rf->me)
+            ask_for_vote(rf, p, pre_vote, 0);
 }
 
 /* §5.2: increment the term, vote for ourselves, ask everyone else. */
@@ -606,7 +627,7 @@ static void start_election(raft *rf)
         become_leader(rf);
         return;
     }
-    request_votes(rf, rf->current_term, false);
+    request_votes(rf, false);
 }
 
 /* The election timer ran out. Before raising our term, ask whether we could
@@ -623,7 +644,7 @@ static void start_pre_vote(raft *rf)
         start_election(rf);
         return;
     }
-    request_votes(rf, rf->current_term + 1, true);
+    request_votes(rf, true);
 }
 
 /* ------------------------------------------------------------------ */
@@ -963,13 +984,15 @@ out:
  * heartbeat == true (from the ticker): send regardless, every heartbeat_ms.
  * Otherwise (new entries, a reply, a commit): send only if the peer lacks
  * entries or our latest commitIndex, and no call to it is in flight, unless
- * that call is older than a heartbeat interval and presumably lost. This
+ * that call is older than 2 * retry_ms: a reply takes a few ms (about 50 at
+ * most on the unreliable network), so it is presumably stuck on a peer that
+ * was cut off, and one that is back should not wait for the heartbeat. This
  * batches concurrent raft_start calls and sends each entry about once. */
 static void leader_send(raft *rf, int peer, bool heartbeat)
 {
     int64_t now = now_ms();
     if (!heartbeat) {
-        bool busy = rf->in_flight[peer] && now - rf->last_sent_ms[peer] < rf->tune.heartbeat_ms;
+        bool busy = rf->in_flight[peer] && now - rf->last_sent_ms[peer] < 2 * rf->tune.retry_ms;
         bool lacks_entries = rf->next_index[peer] <= last_index(rf);
         bool lacks_commit = rf->commit_sent[peer] < rf->commit_index;
         if (busy || (!lacks_entries && !lacks_commit))

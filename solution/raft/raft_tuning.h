@@ -30,7 +30,7 @@ typedef struct raft_tuning {
     void *on_leader_ctx;
 } raft_tuning;
 
-/* What the tests run with: heartbeats every 100 ms, timeouts 200-399 ms,
+/* What the tests run with: heartbeats every 100 ms, timeouts 150-300 ms,
  * resend after 20 ms, PreVote and check quorum on, no on_leader. */
 raft_tuning raft_tuning_default(void);
 /* Sets what later raft_make calls use. Returns false (and changes nothing)
