@@ -709,6 +709,19 @@ static void release(cfg *c, int i)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* Server i claimed to lead term t (raft_get_state, or raft_start accepting
+ * a command). Election safety (§5.2) holds across the whole test: two
+ * servers claiming one term fail it, however far apart the claims. */
+static void note_leader(cfg *c, int i, int t)
+{
+    if (t < 0 || t >= CFG_TRACKED_TERMS)
+        return;
+    int seen = 0;
+    if (!atomic_compare_exchange_strong(&c->leader_of[t], &seen, i + 1) && seen != i + 1)
+        cfg_fail(c, "election safety (§5.2): servers %d and %d both said they lead term %d",
+                 seen - 1, i, t);
+}
+
 static bool start_on(cfg *c, int i, bool need_connected, const void *cmd, size_t len,
                      int *index, int *term)
 {
@@ -725,6 +738,8 @@ static bool start_on(cfg *c, int i, bool need_connected, const void *cmd, size_t
                      "log index is 1", i, idx);
             ok = false;
         }
+        if (ok)
+            note_leader(c, i, t);
     }
     if (index)
         *index = idx;
@@ -761,12 +776,8 @@ bool cfg_get_state(cfg *c, int i, int *term, bool *is_leader)
                      i, t);
             t = 0;
         }
-        if (l && t < CFG_TRACKED_TERMS) {
-            int seen = 0;
-            if (!atomic_compare_exchange_strong(&c->leader_of[t], &seen, i + 1) && seen != i + 1)
-                cfg_fail(c, "election safety (§5.2): servers %d and %d both said they lead term %d",
-                         seen - 1, i, t);
-        }
+        if (l)
+            note_leader(c, i, t);
     }
     if (term)
         *term = t;
