@@ -19,6 +19,7 @@
  * THREAD_GRACE_MS): a thread left running after raft_kill fails the test.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,30 @@ static const struct {
     { "3D", tests_3d },
 };
 #define NLABS ((int)(sizeof LABS / sizeof LABS[0]))
+
+#if defined(__SANITIZE_THREAD__) /* gcc */
+#define RAFTLAB_TSAN 1
+#elif defined(__has_feature) /* clang */
+#if __has_feature(thread_sanitizer)
+#define RAFTLAB_TSAN 1
+#endif
+#endif
+
+#ifdef RAFTLAB_TSAN
+static void *no_op(void *arg) { return arg; }
+#endif
+
+/* ThreadSanitizer's runtime starts a background thread of its own at the
+ * first pthread_create, and keeps it to the end: start (and join) a thread
+ * before counting, so that the count before the test includes it. */
+static void start_runtime_threads(void)
+{
+#ifdef RAFTLAB_TSAN
+    pthread_t t;
+    if (pthread_create(&t, NULL, no_op, NULL) == 0)
+        pthread_join(t, NULL);
+#endif
+}
 
 /* Threads beyond `before` still running after waiting up to grace_ms for them
  * to end; 0 if the count is unknown (no /proc). */
@@ -79,6 +104,7 @@ void run_test(int n, bool unreliable, bool snapshot, test_body body)
 {
     CU_pTest t = CU_get_current_test();
     const char *name = t && t->pName ? t->pName : "?";
+    start_runtime_threads();
     int threads_before = cfg_thread_count();
     cfg *c = cfg_make(n, unreliable, snapshot);
     if (!c) {
