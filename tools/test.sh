@@ -96,6 +96,13 @@ if [ "$MODE" != quick ]; then
   echo "== Raft: the reference solution, 3A and 3B under valgrind memcheck"
   grade_all "solution memcheck" passed 20000 --impl solution --binary "$SOL" \
     --valgrind memcheck --run '*3A,*3B'
+  # A correct Raft must pass under each sanitizer too (the broken ones of
+  # grader/selftest show that each catches what it should).
+  for san in thread address undefined; do
+    echo "== Raft: the reference solution, SAN=$san"
+    grade_all "solution SAN=$san" passed 1800 --impl solution --san "$san" \
+      --run 'InitialElection3A,Backup3B,SnapshotInstallUnreliable3D'
+  done
 fi
 echo "== Raft: the skeleton fails every test cleanly"
 grade_all "skeleton" failed 4200 --impl labs --binary "$SKEL"
