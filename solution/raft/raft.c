@@ -18,9 +18,9 @@
  *    on labrpc's threads in the on_*_reply callbacks, which take rf->mu.
  *    A leader sends to a follower from one place, leader_send: at once when
  *    there is something new (raft_start, a reply, a commit), at most one
- *    call in flight per follower (so entries are batched and each crosses
- *    about once), and a heartbeat after heartbeat_ms of silence (sooner,
- *    retry_ms, after a call that failed).
+ *    call in flight per follower unless it looks stuck (so entries are
+ *    batched and each crosses about once), and a heartbeat after
+ *    heartbeat_ms of silence (sooner, retry_ms, after a call that failed).
  *  - RPC handlers (handle_*) run on labrpc's threads and take rf->mu.
  *  - Beyond Figure 2, two additions from Ongaro's PhD thesis keep elections
  *    quick and undisturbed: PreVote (§9.6; start_pre_vote), so that a server
