@@ -161,6 +161,10 @@ struct raft {
     int64_t *last_sent_ms;   /* when we last sent to each peer */
     int64_t *last_ack_ms;    /* when each peer last answered us in this term */
     int *commit_sent;        /* the leaderCommit we last told each peer */
+    /* Check quorum (check_quorum, run by the ticker only). */
+    int64_t resumed_ms;      /* when the ticker last woke late: this process had paused */
+    bool declining;          /* the ticker found a majority silent: refuse commands... */
+    int64_t declined_heard;  /* ...until one answers after majority_heard_ms was this */
 };
 
 /* What a completion callback needs to know about the call it completes.
@@ -419,6 +423,7 @@ static void become_leader(raft *rf)
         rf->last_sent_ms[p] = 0;
         rf->last_ack_ms[p] = now_ms(); /* a full lease to hear from them */
     }
+    rf->declining = false;
     /* §5.2: announce ourselves at once with heartbeats, before anyone else's
      * election timer fires. */
     for (int p = 0; p < rf->npeers; p++)
@@ -1077,30 +1082,51 @@ static int64_t majority_heard_ms(const raft *rf)
     return best;
 }
 
+/* Check quorum (thesis §6.2), for a leader: after a minimum election
+ * timeout without hearing from a majority, the others may have elected a
+ * new leader, so we decline new commands (raft_start) until a majority
+ * answers again; after a maximum one we step down. Silence counts from the
+ * later of the last time a majority answered and the last time the ticker
+ * woke late: a late wake-up means this whole process was paused (valgrind,
+ * a loaded machine), and replies that arrived meanwhile may still be
+ * waiting for their threads to run. For the same reason only the ticker
+ * judges: raft_start may be the first thread to run after such a pause.
+ * Returns when to judge again. With rf->mu held. */
+static int64_t check_quorum(raft *rf, int64_t now, bool woke_late)
+{
+    if (woke_late)
+        rf->resumed_ms = now;
+    int64_t heard = majority_heard_ms(rf);
+    int64_t since = heard > rf->resumed_ms ? heard : rf->resumed_ms;
+    rf->declining = now - since >= rf->tune.election_min_ms;
+    rf->declined_heard = heard;
+    if (now - since > rf->tune.election_max_ms) {
+        rf->role = FOLLOWER; /* same term: we may not vote again in it */
+        rf->declining = false;
+        reset_election_timer(rf);
+        return INT64_MAX;
+    }
+    return since + (rf->declining ? rf->tune.election_max_ms + 1 : rf->tune.election_min_ms);
+}
+
 /* Starts elections when the election timer runs out (§5.2) and, as leader,
  * sends heartbeats to each follower it has not sent anything to for
- * heartbeat_ms (retry_ms after a failed call), and steps down when it has
- * not heard from a majority for a maximum election timeout (check quorum).
- * Sleeps on a timed
- * condition wait in between. */
+ * heartbeat_ms (retry_ms after a failed call), and checks quorum. Sleeps on
+ * a timed condition wait in between. */
 static void *ticker_main(void *arg)
 {
     raft *rf = arg;
     pthread_mutex_lock(&rf->mu);
+    int64_t wake = now_ms(); /* when the last wait was due to end */
     while (!rf->dead) {
         int64_t now = now_ms();
-        int64_t wake;
-        int64_t step_down = rf->role != LEADER       ? 0
-                            : rf->tune.check_quorum ? majority_heard_ms(rf) + (rf->tune.election_max_ms + 1)
-                                                    : INT64_MAX;
-        if (rf->role == LEADER && now >= step_down) {
-            rf->role = FOLLOWER; /* same term: we may not vote again in it */
-            reset_election_timer(rf);
-        }
+        bool woke_late = now - wake > rf->tune.retry_ms;
+        int64_t judge = rf->role == LEADER && rf->tune.check_quorum ? check_quorum(rf, now, woke_late)
+                                                                     : INT64_MAX;
         if (rf->role == LEADER) {
             wake = now + rf->tune.heartbeat_ms;
-            if (step_down < wake)
-                wake = step_down;
+            if (judge < wake)
+                wake = judge;
             for (int p = 0; p < rf->npeers; p++) {
                 if (p == rf->me)
                     continue;
@@ -1330,8 +1356,8 @@ int raft_register(raft *rf, labrpc_service *svc)
 bool raft_start(raft *rf, const void *command, size_t len, int *index, int *term)
 {
     pthread_mutex_lock(&rf->mu);
-    bool is_leader = rf->role == LEADER && !rf->dead &&
-                     (!rf->tune.check_quorum || now_ms() - majority_heard_ms(rf) < rf->tune.election_min_ms);
+    bool declining = rf->declining && majority_heard_ms(rf) == rf->declined_heard; /* check_quorum */
+    bool is_leader = rf->role == LEADER && !rf->dead && !declining;
     if (is_leader) {
         /* §5.3: append to our own log, make it durable, then replicate. */
         if (!log_append(rf, rf->current_term, command, len)) {
