@@ -25,7 +25,7 @@
  *  - Beyond Figure 2, two additions from Ongaro's PhD thesis keep elections
  *    quick and undisturbed: PreVote (§9.6; start_pre_vote), so that a server
  *    coming back from a partition does not depose a working leader, and
- *    check quorum (§6.2; majority_heard_ms), so that a leader cut off from
+ *    check quorum (§6.2; check_quorum), so that a leader cut off from
  *    the majority stops taking commands that could never commit.
  *
  * Ownership
