@@ -50,8 +50,8 @@ LABRPC_TEST_OBJ := $(LABRPC_TEST_SRC:%.c=$(BUILD)/%.o)
 LABRPC_TEST := $(BUILD)/labrpc_test
 LABRPC_BENCH := $(BUILD)/labrpc_bench
 
-# grade.c and report.c are the grader program (build/grade), not raft_test.
-GRADE_SRC  := grader/grade.c grader/report.c
+# These are the grader program (build/grade), not raft_test.
+GRADE_SRC  := grader/grade.c grader/report.c grader/build.c grader/policy.c grader/sandbox.c
 GRADE_OBJ  := $(GRADE_SRC:%.c=$(TOP)/%.o)
 GRADE      := $(TOP)/grade
 GRADER_SRC := $(filter-out grader/bench%.c $(GRADE_SRC),$(wildcard grader/*.c))
@@ -62,7 +62,7 @@ RAFT_TEST  := $(BUILD)/$(IMPL_TAG)/raft_test
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
-.PHONY: all grade test bench deps clean raft_test raft_test_path labrpc_test handout
+.PHONY: all grade test bench deps clean raft_test labrpc_test handout harness_info
 all: $(LABRPC_TEST) raft_test $(GRADE)
 
 deps: $(DEPS_STAMP)
@@ -92,12 +92,23 @@ raft_test: $(RAFT_TEST)
 $(RAFT_TEST): $(GRADER_OBJ) $(IMPL_OBJ) $(LABRPC_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(CUNIT_LIBS) $(LDLIBS)
-# For build/grade --impl: builds raft_test and prints its path.
-raft_test_path: $(RAFT_TEST)
-	@echo $(RAFT_TEST)
+
+# build/grade builds a submission (grader/build.h) against these: the kit's
+# harness, the flags for student code, the public headers; "key value" a line.
+PUBLIC_HEADERS := grader/raft.h labrpc/labrpc.h labrpc/codec.h labrpc/persister.h
+HARNESS_PARTS  = $(GRADER_OBJ) $(LABRPC_LIB) $(HARNESS_EXTRA)
+STUDENT_CFLAGS = $(ALL_CFLAGS) -D_GNU_SOURCE -U_FORTIFY_SOURCE -fno-common $(filter -DRAFTLAB_SIM,$(CPPFLAGS))
+SAN_PREFIXES   := $(if $(SAN),__asan_ __lsan_ __tsan_ __ubsan_ __sanitizer_ __odr_asan)
+harness_info: $(HARNESS_PARTS)
+	@printf 'cc %s\n' $(CC)
+	@printf 'cflag %s\n' $(STUDENT_CFLAGS)
+	@printf 'link %s\n' $(abspath $(HARNESS_PARTS))
+	@printf 'ldflag %s\n' $(ALL_CFLAGS) $(LDFLAGS) $(CUNIT_LIBS) $(LDLIBS) $(HARNESS_LDLIBS)
+	@printf 'header %s\n' $(abspath $(PUBLIC_HEADERS))
+	@printf 'prefix %s\n' $(SAN_PREFIXES)
 
 # The grader program is built without sanitizers, always in $(TOP).
-$(TOP)/grader/grade.o $(TOP)/grader/report.o: $(TOP)/grader/%.o: grader/%.c | $(DEPS_STAMP)
+$(GRADE_SRC:%.c=$(TOP)/%.o): $(TOP)/grader/%.o: grader/%.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) -O2 -c $< -o $@
 $(GRADE): $(GRADE_OBJ)
@@ -113,8 +124,12 @@ JSON    ?=
 JUNIT   ?=
 GRADESCOPE ?=
 TIMEOUT ?=
-grade: $(RAFT_TEST) $(GRADE)
-	@$(GRADE) --impl $(IMPL_DIR) --binary $(RAFT_TEST) --lab "$(LAB)" --run "$(RUN)" \
+# Your own code (labs/) and the reference are graded without the sandbox;
+# any other IMPL in secure mode (SECURE=1 or 0 says otherwise).
+SECURE  ?= $(if $(filter labs solution,$(IMPL_DIR)),0,1)
+grade: $(GRADE)
+	@$(GRADE) --impl $(IMPL_DIR) $(if $(filter 1,$(SECURE)),--secure,--no-secure) \
+	  $(if $(filter 1,$(SIM)),--sim) --lab "$(LAB)" --run "$(RUN)" \
 	  --valgrind "$(VALGRIND)" --san "$(SAN)" --repeat $(REPEAT) --jobs $(JOBS) \
 	  --points "$(POINTS)" --json "$(JSON)" --junit "$(JUNIT)" --gradescope "$(GRADESCOPE)" \
 	  $(if $(TIMEOUT),--timeout $(TIMEOUT))

@@ -1,10 +1,15 @@
 /* grade.c: the grader, build/grade. `build/grade --help` documents it.
  *
- * Runs each selected Raft test (raft_test NAME) in its own child process and
- * process group, with a wall-clock limit and resource limits, its output
- * captured to a file; turns how the child ended into a verdict; prints
- * progress, each failure with the command that reruns it, a summary with
- * points and per-stage times; writes the reports (report.h).
+ * Builds the submission (build.h: its own files only, the symbol policy),
+ * then runs each selected Raft test (raft_test NAME) in its own child
+ * process: in secure mode (the default) inside a sandbox (sandbox.h) that
+ * the test cannot leave, with hard resource limits; otherwise in its own
+ * process group. Its output is captured to a file; how the child ended and
+ * the one result line that carries this run's secret (main.c) make the
+ * verdict. The tests, their names and points come from the points file,
+ * never from the binary under test. Prints progress, each failure with the
+ * command that reruns it, a summary with points and per-stage times; writes
+ * the reports (report.h).
  *
  * One thread. Children are reaped with wait4 after sigtimedwait on SIGCHLD,
  * so a finished test is noticed at once and an idle grader sleeps.
@@ -20,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -28,8 +34,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "build.h"
 #include "cfg.h"
 #include "report.h"
+#include "sandbox.h"
 
 #define TEST_LIMIT_S (CFG_TEST_LIMIT_S + 15) /* the harness reports first */
 #define VALGRIND_FACTOR CFG_VALGRIND_FACTOR
@@ -48,6 +56,7 @@
 typedef struct opts {
     const char *impl, *binary, *lab, *run, *valgrind, *san, *points, *logs;
     const char *json, *junit, *gradescope, *supp;
+    bool secure, sim;
     int repeat, jobs;
     double timeout;
     long mem_mb, fsize_mb, nproc;
@@ -67,10 +76,11 @@ typedef struct run {
     pid_t pid;
     double t0, deadline, killed_at;
     bool timed_out;
-    char log[PATH_MAX], result[PATH_MAX];
+    char log[PATH_MAX];
+    char secret[40];     /* this run's, in hex: see main.c */
 } run;
 
-static opts O = { .repeat = 1, .jobs = 1, .mem_mb = 16384, .fsize_mb = 512, .nproc = 16384 };
+static opts O = { .secure = true, .repeat = 1, .jobs = 1, .mem_mb = 16384, .fsize_mb = 512, .nproc = 16384 };
 static char kit[PATH_MAX];         /* the kit's root folder ("" if unknown) */
 static char binary[PATH_MAX];
 static test tests[MAX_TESTS];
@@ -81,6 +91,11 @@ static char logdir[PATH_MAX];
 static int kept_logs;
 static double t_start;
 static double points_total;        /* of every line of the points file */
+static bool sandboxed;             /* tests and builds run in the sandbox */
+static char no_sandbox[512];       /* why not, when not */
+static char scratch[PATH_MAX];     /* the build's folder, removed at exit if temporary */
+static bool scratch_temp;
+static const char **test_env;      /* the tests' environment */
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -246,12 +261,73 @@ static const char *const ASAN_ERRORS[] = { "ERROR: AddressSanitizer", NULL };
 static const char *const LSAN_ERRORS[] = { "ERROR: LeakSanitizer", NULL };
 static const char *const UBSAN_ERRORS[] = { "runtime error:", NULL };
 
-static void classify(const run *r, int status, outcome *o)
+/* What the run's result lines say: the harness prints one, with the run's
+ * secret (main.c). Any other count, or another test's name, is forged. */
+typedef enum result { RESULT_NONE, RESULT_PASSED, RESULT_FAILED, RESULT_FORGED } result;
+
+static result read_result(const run *r, const char *name, double *cpu)
+{
+    int fd = open(r->log, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return RESULT_NONE;
+    char key[64];
+    int klen = snprintf(key, sizeof key, "raftlab-result %s ", r->secret);
+    enum { CHUNK = 1 << 20, KEEP = 256 };
+    char *buf = malloc(CHUNK + KEEP + 1);
+    result res = RESULT_NONE;
+    int found = 0;
+    size_t have = 0;
+    off_t off = 0;
+    while (buf) {
+        ssize_t n = pread(fd, buf + have, CHUNK, off);
+        if (n <= 0)
+            break;
+        off += n;
+        have += (size_t)n;
+        buf[have] = '\0';
+        for (char *p = buf; (p = memmem(p, have - (size_t)(p - buf), key, (size_t)klen)); p++) {
+            char *nl = memchr(p, '\n', have - (size_t)(p - buf));
+            if (!nl) /* the rest comes with the next chunk */
+                break;
+            found++;
+            char want_pass[200], want_fail[200];
+            snprintf(want_pass, sizeof want_pass, "%s%s passed", key, name);
+            snprintf(want_fail, sizeof want_fail, "%s%s failed", key, name);
+            size_t len = (size_t)(nl - p), lp = strlen(want_pass), lf = strlen(want_fail);
+            const char *rest = NULL;
+            if (len >= lp && memcmp(p, want_pass, lp) == 0) {
+                res = RESULT_PASSED;
+                rest = p + lp;
+            } else if (len >= lf && memcmp(p, want_fail, lf) == 0) {
+                res = RESULT_FAILED;
+                rest = p + lf;
+            } else {
+                res = RESULT_FORGED;
+            }
+            /* " cpu=S": the harness's own CPU time (the sandbox hides it). */
+            if (rest && (rest == nl || sscanf(rest, " cpu=%lf", cpu) != 1))
+                *cpu = 0;
+            *p = '\0'; /* not found again when kept below */
+        }
+        /* Keep the last bytes: a line may straddle two chunks. */
+        size_t keep = have < KEEP ? have : KEEP;
+        memmove(buf, buf + have - keep, keep);
+        have = keep;
+    }
+    free(buf);
+    close(fd);
+    return found > 1 ? RESULT_FORGED : res;
+}
+
+static void classify(const run *r, int status, outcome *o, double *cpu)
 {
     char *head = read_part(r->log, 0, HEAD_BYTES);
     char *tail = read_part(r->log, -1, TAIL_BYTES);
-    char *result = read_part(r->result, 0, 64);
-    if (!head || !tail || !result) {
+    double reported = 0;
+    result res = read_result(r, tests[r->test].name, &reported);
+    if (sandboxed && reported >= 0 && reported < 1e6)
+        *cpu = reported;
+    if (!head || !tail) {
         o->v = REPORT_ERROR;
         o->message = strdup("out of memory reading the test's output");
         goto out;
@@ -265,10 +341,15 @@ static void classify(const run *r, int status, outcome *o)
     for (int k = 0; k <= TAIL_LINES && last > tail; k++)
         last = line_start(tail, last - 1);
     bool valgrind = O.valgrind && O.valgrind[0];
-    int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    int code;
+    int sig = sandbox_signal(status, sandboxed, &code);
 
-    if (r->timed_out) {
+    if (res == RESULT_FORGED) {
+        o->v = REPORT_ERROR;
+        o->message = strdup("the test's result line was forged (several, or another test's): "
+                            "something in the submission wrote it; 0 points, and a look at "
+                            "its code is due");
+    } else if (r->timed_out) {
         o->v = REPORT_TIMEOUT;
         o->message = fmt("no result after %.0f s: the process group was killed; the "
                          "last output shows where it was", O.timeout);
@@ -312,7 +393,7 @@ static void classify(const run *r, int status, outcome *o)
     } else if (code == CFG_EXIT_THREADS) {
         o->v = REPORT_LIMIT;
         o->message = why ? strdup(why) : fmt("over %d threads", CFG_MAX_THREADS);
-    } else if (code == 0 && strncmp(result, "passed", 6) == 0) {
+    } else if (code == 0 && res == RESULT_PASSED) {
         o->v = REPORT_PASSED;
         o->message = strdup("");
     } else if (code == 1 && why) {
@@ -336,29 +417,62 @@ out:
         o->details = strdup("");
     free(head);
     free(tail);
-    free(result);
 }
 
 /* ---- running one test --------------------------------------------------- */
 
-static void set_limit(int what, rlim_t v)
+/* The tests' environment. In secure mode only what the harness and the
+ * checkers read (a submission must not learn the grader's paths or the
+ * instructor's variables); otherwise the grader's own. Either way the
+ * sanitizers' options: the user's first, ours win where both set one. */
+static void make_test_env(void)
 {
-    struct rlimit rl;
-    if (getrlimit(what, &rl) != 0)
-        return;
-    if (rl.rlim_max != RLIM_INFINITY && v > rl.rlim_max)
-        v = rl.rlim_max;
-    rl.rlim_cur = v;
-    setrlimit(what, &rl);
-}
-
-static void add_env(const char *name, const char *ours)
-{
-    /* The user's own options first; ours win where both set one. */
-    const char *old = getenv(name);
-    char *v = fmt("%s%s%s", old ? old : "", old && old[0] ? ":" : "", ours);
-    if (v)
-        setenv(name, v, 1);
+    extern char **environ;
+    static const char *const PASS[] = { "RAFTLAB_SEED=", "RAFTLAB_SIM_REPLAY=",
+                                        "RAFTLAB_SIM_BUSY_S=", "NO_COLOR=", NULL };
+    static const struct { const char *name, *ours; } OPTS[] = {
+        { "ASAN_OPTIONS", "exitcode=98:detect_leaks=1:halt_on_error=1" },
+        { "LSAN_OPTIONS", "exitcode=98" },
+        { "TSAN_OPTIONS", "exitcode=97:halt_on_error=0:second_deadlock_stack=1" },
+        { "UBSAN_OPTIONS", "exitcode=96:halt_on_error=1:print_stacktrace=1" },
+    };
+    enum { NOPTS = sizeof OPTS / sizeof OPTS[0] };
+    int n = 0;
+    while (environ[n])
+        n++;
+    test_env = calloc((size_t)n + 16, sizeof *test_env);
+    if (!test_env)
+        die("out of memory");
+    int k = 0;
+    if (sandboxed) {
+        test_env[k++] = "PATH=/usr/local/bin:/usr/bin:/bin";
+        test_env[k++] = "HOME=/tmp";
+        test_env[k++] = "TMPDIR=/tmp";
+        test_env[k++] = "LANG=C.UTF-8";
+    }
+    for (char **e = environ; *e; e++) {
+        bool keep = !sandboxed;
+        for (int j = 0; PASS[j] && !keep; j++)
+            keep = strncmp(*e, PASS[j], strlen(PASS[j])) == 0;
+        for (int j = 0; j < NOPTS; j++)
+            if (strncmp(*e, OPTS[j].name, strlen(OPTS[j].name)) == 0 &&
+                (*e)[strlen(OPTS[j].name)] == '=')
+                keep = false; /* added below, with ours */
+        if (strncmp(*e, "RAFTLAB_GRADED=", 15) == 0)
+            keep = false;
+        if (keep)
+            test_env[k++] = *e;
+    }
+    test_env[k++] = "RAFTLAB_GRADED=1";
+    for (int j = 0; j < NOPTS; j++) {
+        const char *old = getenv(OPTS[j].name);
+        char *v = fmt("%s=%s%s%s", OPTS[j].name, old ? old : "", old && old[0] ? ":" : "",
+                      OPTS[j].ours);
+        if (!v)
+            die("out of memory");
+        test_env[k++] = v;
+    }
+    test_env[k] = NULL;
 }
 
 static bool tsan_needs_setarch(void)
@@ -374,12 +488,22 @@ static bool tsan_needs_setarch(void)
     return bits > 28;
 }
 
+/* A fresh secret for a run: 128 bits from the kernel, in hex. */
+static void new_secret(run *r)
+{
+    unsigned char b[16];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, b, sizeof b) != (ssize_t)sizeof b)
+        die("cannot read /dev/urandom: %s", strerror(errno));
+    close(fd);
+    for (int k = 0; k < 16; k++)
+        snprintf(r->secret + 2 * k, 3, "%02x", b[k]);
+}
+
 static void start_run(run *r)
 {
     const test *t = &tests[r->test];
     setf(r->log, sizeof r->log, "%s/%s.%d.log", logdir, t->name, r->iter + 1);
-    setf(r->result, sizeof r->result, "%s/%s.%d.result", logdir, t->name, r->iter + 1);
-    unlink(r->result);
     const char *argv[32];
     int a = 0;
     struct utsname u;
@@ -399,6 +523,7 @@ static void start_run(run *r)
         argv[a++] = "--error-exitcode=99";
         argv[a++] = "--num-callers=30";
         argv[a++] = "--child-silent-after-fork=yes";
+        argv[a++] = "--vgdb=no";
         if (strcmp(O.valgrind, "memcheck") == 0) {
             argv[a++] = "--leak-check=full";
             argv[a++] = "--errors-for-leak-kinds=definite";
@@ -412,116 +537,66 @@ static void start_run(run *r)
     argv[a++] = t->name;
     argv[a] = NULL;
 
-    int out = open(r->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* 0600: the sandbox's user cannot open it again, to read or rewrite it. */
+    int out = open(r->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (out < 0)
         die("cannot create %s: %s", r->log, strerror(errno));
-    fflush(stdout);
-    fflush(stderr);
+    /* The secret goes in through a pipe that the harness empties and closes
+     * before any code of the submission runs (main.c). */
+    new_secret(r);
+    int in[2];
+    if (pipe2(in, O_CLOEXEC) != 0)
+        die("pipe: %s", strerror(errno));
+    char line[64];
+    int len = snprintf(line, sizeof line, "%s\n", r->secret);
+    if (write(in[1], line, (size_t)len) != len)
+        die("cannot write to a pipe: %s", strerror(errno));
+    close(in[1]);
+    bool helgrind = O.valgrind && strcmp(O.valgrind, "helgrind") == 0;
+    const char *ro[] = { binary, helgrind ? O.supp : NULL, NULL };
+    bool checker = (O.valgrind && O.valgrind[0]) || (O.san && strcmp(O.san, "undefined") != 0);
+    sandbox_spec s = {
+        .sandboxed = sandboxed, .argv = argv, .envp = test_env, .cwd = sandboxed ? "/tmp" : NULL,
+        .ro_paths = ro, .fd_in = in[0], .fd_out = out, .fd_err = out, .own_group = true,
+        .limits = { { RLIMIT_CPU, (rlim_t)(2 * O.timeout) },
+                    { RLIMIT_FSIZE, (rlim_t)O.fsize_mb << 20 },
+                    { RLIMIT_CORE, 0 },
+                    { RLIMIT_NPROC, (rlim_t)O.nproc },
+                    /* valgrind and ASan/TSan reserve huge address ranges */
+                    { RLIMIT_AS, checker ? RLIM_INFINITY : (rlim_t)O.mem_mb << 20 } },
+        .nlimits = 5,
+    };
     r->t0 = now();
     r->timed_out = false;
     r->killed_at = 0;
     r->deadline = r->t0 + O.timeout;
-    pid_t pid = fork();
-    if (pid < 0)
-        die("fork: %s", strerror(errno));
-    if (pid == 0) {
-        setpgid(0, 0);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        int in = open("/dev/null", O_RDONLY);
-        if (in >= 0)
-            dup2(in, 0);
-        dup2(out, 1);
-        dup2(out, 2);
-        bool checker = (O.valgrind && O.valgrind[0]) || (O.san && strcmp(O.san, "undefined") != 0);
-        if (!checker) /* valgrind and ASan/TSan reserve huge address ranges */
-            set_limit(RLIMIT_AS, (rlim_t)O.mem_mb << 20);
-        set_limit(RLIMIT_CPU, (rlim_t)(2 * O.timeout));
-        set_limit(RLIMIT_FSIZE, (rlim_t)O.fsize_mb << 20);
-        set_limit(RLIMIT_NPROC, (rlim_t)O.nproc);
-        set_limit(RLIMIT_CORE, 0);
-        setenv("RAFTLAB_RESULT_FILE", r->result, 1);
-        add_env("ASAN_OPTIONS", "exitcode=98:detect_leaks=1:halt_on_error=1");
-        add_env("LSAN_OPTIONS", "exitcode=98");
-        add_env("TSAN_OPTIONS", "exitcode=97:halt_on_error=0:second_deadlock_stack=1");
-        add_env("UBSAN_OPTIONS", "exitcode=96:halt_on_error=1:print_stacktrace=1");
-        execvp(argv[0], (char *const *)argv);
-        fprintf(stderr, "grade: cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(EXIT_EXEC);
-    }
-    setpgid(pid, pid); /* also here: no race with the child's own call */
+    char err[256];
+    pid_t pid = sandbox_spawn(&s, err, sizeof err);
     close(out);
+    close(in[0]);
+    if (pid < 0)
+        die("cannot start %s: %s", t->name, err);
     r->pid = pid;
 }
 
 /* ---- selection ---------------------------------------------------------- */
 
-static void load_tests(void)
-{
-    char cmd[PATH_MAX + 64];
-    snprintf(cmd, sizeof cmd, "'%s' --list %s", binary, O.lab ? O.lab : "");
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        die("cannot run %s: %s", binary, strerror(errno));
-    char all[MAX_TESTS][128];
-    int nall = 0;
-    char line[256];
-    while (fgets(line, sizeof line, p) && nall < MAX_TESTS) {
-        line[strcspn(line, "\r\n")] = '\0';
-        if (line[0])
-            setf(all[nall++], sizeof all[0], "%s", line);
-    }
-    if (pclose(p) != 0)
-        die("'%s --list %s' failed (see above); valid stages are listed there", binary,
-            O.lab ? O.lab : "");
-    bool *taken = calloc((size_t)nall + 1, 1);
-    if (!taken)
-        die("out of memory");
-    /* RUN: comma-separated names or patterns, run in the order given. */
-    char *spec = strdup(O.run && O.run[0] ? O.run : "*");
-    if (!spec)
-        die("out of memory");
-    for (char *save = NULL, *pat = strtok_r(spec, ",", &save); pat; pat = strtok_r(NULL, ",", &save)) {
-        char full[160];
-        snprintf(full, sizeof full, "%s%s", strncmp(pat, "Test", 4) == 0 || pat[0] == '*' ? "" : "Test", pat);
-        int matched = 0;
-        for (int k = 0; k < nall; k++)
-            if (fnmatch(full, all[k], 0) == 0) {
-                matched++;
-                if (taken[k])
-                    continue;
-                taken[k] = true;
-                test *t = &tests[ntests++];
-                setf(t->name, sizeof t->name, "%s", all[k]);
-                /* The stage is the name's suffix, one digit and a capital
-                 * ("3C"; TestPersist13C is of stage 3C, not 13C). */
-                size_t n = strlen(all[k]);
-                bool suffix = n >= 2 && all[k][n - 2] >= '0' && all[k][n - 2] <= '9' &&
-                              all[k][n - 1] >= 'A' && all[k][n - 1] <= 'Z';
-                snprintf(t->stage, sizeof t->stage, "%s", suffix ? all[k] + n - 2 : "?");
-            }
-        if (!matched) {
-            fprintf(stderr, "grade: no test matches '%s'%s%s. The tests are:\n", pat,
-                    O.lab ? " in stage " : "", O.lab ? O.lab : "");
-            for (int k = 0; k < nall; k++)
-                fprintf(stderr, "  %s\n", all[k]);
-            exit(2);
-        }
-    }
-    free(spec);
-    free(taken);
-}
+/* The tests come from the points file: the grader's, never the binary's
+ * (a submission's binary could list one test, or one test 21 times). */
+static char all_names[MAX_TESTS][128];
+static double all_points[MAX_TESTS];
+static int nall;
 
 static void load_points(void)
 {
+    static bool loaded;
+    if (loaded)
+        return;
+    loaded = true;
     FILE *f = fopen(O.points, "r");
     if (!f)
         die("cannot read the points file %s: %s (POINTS=<file> names another)", O.points,
             strerror(errno));
-    bool *seen = calloc((size_t)ntests + 1, 1);
-    if (!seen)
-        die("out of memory");
     char line[512];
     for (int ln = 1; fgets(line, sizeof line, f); ln++) {
         line[strcspn(line, "#\r\n")] = '\0';
@@ -531,21 +606,89 @@ static void load_points(void)
         int n = sscanf(line, "%127s %lf %c", name, &pts, &extra);
         if (n <= 0)
             continue;
-        if (n != 2 || pts < 0)
+        if (n != 2 || !(pts >= 0 && pts <= 1e6))
             die("%s:%d: expected 'TestName points', got '%s'", O.points, ln, line);
+        if (strncmp(name, "Test", 4) != 0)
+            die("%s:%d: '%s': test names start with Test", O.points, ln, name);
+        for (int k = 0; k < nall; k++)
+            if (strcmp(all_names[k], name) == 0)
+                die("%s:%d: %s is listed twice", O.points, ln, name);
+        if (nall == MAX_TESTS)
+            die("%s: over %d tests", O.points, MAX_TESTS);
+        snprintf(all_names[nall], sizeof all_names[0], "%s", name);
+        all_points[nall++] = pts;
         points_total += pts;
-        for (int k = 0; k < ntests; k++)
-            if (strcmp(tests[k].name, name) == 0) {
-                tests[k].max_points = pts;
-                seen[k] = true;
-            }
     }
     fclose(f);
-    for (int k = 0; k < ntests; k++)
-        if (!seen[k])
-            fprintf(stderr, "grade: %s has no line for %s: it is worth 0 points\n", O.points,
-                    tests[k].name);
-    free(seen);
+    if (nall == 0)
+        die("the points file %s names no test", O.points);
+}
+
+/* A test's stage is its name's suffix, one digit and a capital ("3C";
+ * TestPersist13C is of stage 3C, not 13C). */
+static void stage_of(const char *name, char *stage, size_t len)
+{
+    size_t n = strlen(name);
+    bool suffix = n >= 2 && name[n - 2] >= '0' && name[n - 2] <= '9' && name[n - 1] >= 'A' &&
+                  name[n - 1] <= 'Z';
+    snprintf(stage, len, "%s", suffix ? name + n - 2 : "?");
+}
+
+static void load_tests(void)
+{
+    load_points();
+    bool in_lab[MAX_TESTS];
+    int nlab = 0;
+    for (int k = 0; k < nall; k++) {
+        char stage[16];
+        stage_of(all_names[k], stage, sizeof stage);
+        in_lab[k] = !O.lab || strcasecmp(O.lab, stage) == 0;
+        nlab += in_lab[k];
+    }
+    if (nlab == 0) {
+        fprintf(stderr, "grade: no test of stage '%s' in %s. The stages are:", O.lab, O.points);
+        for (int k = 0; k < nall; k++) {
+            char stage[16], prev[16] = "";
+            stage_of(all_names[k], stage, sizeof stage);
+            if (k > 0)
+                stage_of(all_names[k - 1], prev, sizeof prev);
+            if (strcmp(stage, prev) != 0)
+                fprintf(stderr, " %s", stage);
+        }
+        fprintf(stderr, "\n");
+        exit(2);
+    }
+    bool taken[MAX_TESTS] = { false };
+    /* RUN: comma-separated names or patterns, run in the order given; a test
+     * named twice runs once. */
+    char *spec = strdup(O.run && O.run[0] ? O.run : "*");
+    if (!spec)
+        die("out of memory");
+    for (char *save = NULL, *pat = strtok_r(spec, ",", &save); pat; pat = strtok_r(NULL, ",", &save)) {
+        char full[160];
+        snprintf(full, sizeof full, "%s%s", strncmp(pat, "Test", 4) == 0 || pat[0] == '*' ? "" : "Test", pat);
+        int matched = 0;
+        for (int k = 0; k < nall; k++)
+            if (in_lab[k] && fnmatch(full, all_names[k], 0) == 0) {
+                matched++;
+                if (taken[k])
+                    continue;
+                taken[k] = true;
+                test *t = &tests[ntests++];
+                setf(t->name, sizeof t->name, "%s", all_names[k]);
+                stage_of(all_names[k], t->stage, sizeof t->stage);
+                t->max_points = all_points[k];
+            }
+        if (!matched) {
+            fprintf(stderr, "grade: no test matches '%s'%s%s. The tests are:\n", pat,
+                    O.lab ? " in stage " : "", O.lab ? O.lab : "");
+            for (int k = 0; k < nall; k++)
+                if (in_lab[k])
+                    fprintf(stderr, "  %s\n", all_names[k]);
+            exit(2);
+        }
+    }
+    free(spec);
 }
 
 /* ---- output ------------------------------------------------------------- */
@@ -667,8 +810,7 @@ static void finish_run(run *r, int status, const struct rusage *ru)
     double cpu = (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
                  (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
     outcome o = { 0 };
-    classify(r, status, &o);
-    unlink(r->result);
+    classify(r, status, &o, &cpu);
     long long seed = sim_seed(r->log);
     /* Only failing runs' output is kept (the folder goes if none failed). */
     char kept[PATH_MAX] = "";
@@ -900,14 +1042,22 @@ static void usage(FILE *f)
 "usage: grade [options]                 grade the Raft of --impl (default labs)\n"
 "       grade --merge A.json B.json ... merge JSON reports into one, on stdout\n"
 "\n"
-"Each test runs in its own process group with a wall-clock limit and resource\n"
-"limits; the verdict is one of: passed, failed, crashed, timed out, memory\n"
-"errors, leaked, data race, undefined behaviour, resource limit, grader error.\n"
+"The submission is built from its own files only and checked against the\n"
+"rules of handouts/rules.md (verdict \"build refused\" otherwise). Each test runs\n"
+"in its own process with a wall-clock limit and hard resource limits; the\n"
+"verdict is one of: passed, failed, crashed, timed out, memory errors, leaked,\n"
+"data race, undefined behaviour, resource limit, build refused, grader error.\n"
 "\n"
+"Security:\n"
+"  --secure          the default: every build and test in a sandbox (bubblewrap);\n"
+"                    refuses to grade when no sandbox can be made\n"
+"  --no-secure       no sandbox: for code you trust (make grade of labs/ and\n"
+"                    solution/ uses it)\n"
 "What to grade (make grade sets these from its variables of the same names):\n"
 "  --impl DIR        the folder holding raft/raft.c: labs, solution or a path\n"
-"                    (IMPL=); built with make unless --binary is given\n"
-"  --binary FILE     grade this raft_test binary (already built)\n"
+"                    (IMPL=); its raft/*.c and *.h are built against the kit\n"
+"  --sim             build it in sim mode: virtual time, a seed (SIM=1)\n"
+"  --binary FILE     grade this raft_test binary (built by the kit: trusted)\n"
 "  --lab STAGE       only this stage: 3A, 3B, 3C, 3D (LAB=)\n"
 "  --run LIST        tests by name (\"Test\" optional) or glob pattern, comma-\n"
 "                    separated, run in that order (RUN=), e.g. 'Backup3B,*3A'\n"
@@ -958,7 +1108,7 @@ static const char *empty_null(const char *s) { return s && s[0] ? s : NULL; }
 static void parse_args(int argc, char **argv)
 {
     enum { IMPL = 256, BINARY, LAB, RUN, VALGRIND, SAN, SUPP, REPEAT, JOBS, TIMEOUT, MEM,
-           FSIZE, NPROC, POINTS, JSON, JUNIT, GRADESCOPE, LOGS };
+           FSIZE, NPROC, POINTS, JSON, JUNIT, GRADESCOPE, LOGS, SECURE, NO_SECURE, SIM };
     static const struct option lo[] = {
         { "impl", 1, 0, IMPL }, { "binary", 1, 0, BINARY }, { "lab", 1, 0, LAB },
         { "run", 1, 0, RUN }, { "valgrind", 1, 0, VALGRIND }, { "san", 1, 0, SAN },
@@ -966,6 +1116,7 @@ static void parse_args(int argc, char **argv)
         { "timeout", 1, 0, TIMEOUT }, { "mem-limit", 1, 0, MEM }, { "fsize-limit", 1, 0, FSIZE },
         { "nproc", 1, 0, NPROC }, { "points", 1, 0, POINTS }, { "json", 1, 0, JSON },
         { "junit", 1, 0, JUNIT }, { "gradescope", 1, 0, GRADESCOPE }, { "logs", 1, 0, LOGS },
+        { "secure", 0, 0, SECURE }, { "no-secure", 0, 0, NO_SECURE }, { "sim", 0, 0, SIM },
         { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
     };
     int c;
@@ -989,6 +1140,9 @@ static void parse_args(int argc, char **argv)
         case JUNIT: O.junit = empty_null(optarg); break;
         case GRADESCOPE: O.gradescope = empty_null(optarg); break;
         case LOGS: O.logs = empty_null(optarg); break;
+        case SECURE: O.secure = true; break;
+        case NO_SECURE: O.secure = false; break;
+        case SIM: O.sim = true; break;
         case 'h': usage(stdout); exit(0);
         default:
             fprintf(stderr, "grade: see 'build/grade --help' for the options\n");
@@ -1004,8 +1158,8 @@ static void parse_args(int argc, char **argv)
         die("unknown sanitizer '%s': use address, undefined or thread", O.san);
     if (O.san && O.valgrind)
         die("VALGRIND and SAN do not mix: a sanitizer build does not run under valgrind");
-    if (O.impl && strchr(O.impl, ' '))
-        die("IMPL '%s' has a space: use a path without spaces", O.impl);
+    if (O.sim && O.binary)
+        die("--sim builds --impl in virtual time; a --binary is already built");
 }
 
 /* The kit's root: the folder above the one holding this program. */
@@ -1031,94 +1185,140 @@ static void find_kit(const char *argv0)
         snprintf(kit, sizeof kit, "%s", exe);
 }
 
-/* The build failed: with JSON=, JUNIT= or GRADESCOPE=, a report of one
- * entry "build" (grader error, 0 of every point) carrying the compiler's
- * first error and last lines, so that a batch of submissions still gets a
- * report for each. Then exits 2. */
-static void build_failed(const char *errors) __attribute__((noreturn));
-static void build_failed(const char *errors)
+/* The build did not give a binary: with JSON=, JUNIT= or GRADESCOPE=, a
+ * report of one entry "build" (0 of every point) that says why, so that a
+ * batch of submissions still gets a report for each; then exits (2, or 1
+ * when the policy refused the submission: a verdict on it, not an error). */
+static void build_entry(report_verdict v, const char *message, const char *details,
+                        const char *rerun) __attribute__((noreturn));
+static void build_entry(report_verdict v, const char *message, const char *details,
+                        const char *rerun)
 {
     if (O.json || O.junit || O.gradescope) {
         load_points();
-        const char *first = strstr(errors, "error");
-        char msg[512];
-        if (first) {
-            while (first > errors && first[-1] != '\n')
-                first--;
-            snprintf(msg, sizeof msg, "the build failed: %.*s", (int)strcspn(first, "\n"), first);
-        } else {
-            snprintf(msg, sizeof msg, "the build failed (no compiler error was captured)");
-        }
-        size_t len = strlen(errors);
-        const char *tail = errors;
-        for (int lines = 0; len > 0 && tail + len > errors; len--)
-            if (errors[len - 1] == '\n' && ++lines > 30) {
-                tail = errors + len;
-                break;
-            }
-        char rerun[PATH_MAX + 64];
-        snprintf(rerun, sizeof rerun, "make raft_test IMPL=%s", O.impl);
-        report_test x = { .impl = (char *)O.impl, .name = "build", .stage = "",
-                          .verdict = REPORT_ERROR, .message = msg, .details = (char *)tail,
-                          .rerun = rerun, .max_points = points_total };
+        report_test x = { .impl = (char *)(O.impl ? O.impl : binary), .name = "build",
+                          .stage = "", .verdict = v, .message = (char *)message,
+                          .details = (char *)details, .rerun = (char *)rerun,
+                          .max_points = points_total };
         if (!report_add(&rep, &x) ||
             (O.json && report_write_json(&rep, O.json) != 0) ||
             (O.junit && report_write_junit(&rep, O.junit) != 0) ||
             (O.gradescope && report_write_gradescope(&rep, O.gradescope) != 0))
-            fprintf(stderr, "grade: could not write the reports of the failed build\n");
+            fprintf(stderr, "grade: could not write the reports\n");
         report_free(&rep);
     }
-    die("the build of %s failed (see above): fix the errors (or use WERROR=0 for warnings)",
-        O.impl);
+    fflush(stdout);
+    exit(v == REPORT_REFUSED ? 1 : 2);
 }
 
-/* Builds raft_test for --impl with the kit's Makefile; sets binary. The
- * compiler's messages go to stderr as usual, and into the reports if the
- * build fails. */
+static void remove_scratch(void)
+{
+    if (scratch_temp && scratch[0])
+        build_remove_tree(scratch);
+}
+
+/* Builds the submission of --impl (build.h); sets binary. In secure mode in
+ * a temporary folder; otherwise in build/grade-build/<impl>, where it stays
+ * for a debugger. */
 static void build_impl(void)
 {
     if (!kit[0])
         die("cannot find the kit (grader/raft.h above this program) to build --impl %s; "
             "give --binary", O.impl);
-    char cwd[PATH_MAX], impl[PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd))
-        die("getcwd: %s", strerror(errno));
-    /* The Makefile takes IMPL relative to the kit. */
-    if (O.impl[0] != '/' && strcmp(cwd, kit) != 0) {
-        if (!realpath(O.impl, impl))
-            die("IMPL %s: %s", O.impl, strerror(errno));
+    char impl[PATH_MAX];
+    if (!realpath(O.impl, impl))
+        die("IMPL %s: %s", O.impl, strerror(errno));
+    if (sandboxed) {
+        const char *tmp = getenv("TMPDIR");
+        setf(scratch, sizeof scratch, "%s/raftlab-grade.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+        if (!mkdtemp(scratch))
+            die("cannot create a folder in %s: %s", tmp && tmp[0] ? tmp : "/tmp", strerror(errno));
+        scratch_temp = true;
+        atexit(remove_scratch);
     } else {
-        snprintf(impl, sizeof impl, "%s", O.impl);
+        char tag[PATH_MAX];
+        snprintf(tag, sizeof tag, "%s", O.impl);
+        for (char *p = tag; *p; p++)
+            if (*p == '/' || *p == '.')
+                *p = '_';
+        setf(scratch, sizeof scratch, "%s/build/grade-build/%s%s%s%s", kit, tag,
+             O.sim ? "-sim" : "", O.san ? "-san-" : "", O.san ? O.san : "");
+        char parent[PATH_MAX];
+        setf(parent, sizeof parent, "%s/build/grade-build", kit);
+        mkdir(parent, 0755);
     }
-    char errpath[] = "/tmp/raftlab-build.XXXXXX";
-    int errfd = mkstemp(errpath);
-    if (errfd < 0)
-        die("cannot create a temporary file in /tmp: %s", strerror(errno));
-    char cmd[4 * PATH_MAX];
-    snprintf(cmd, sizeof cmd, "make -C '%s' -s --no-print-directory raft_test_path IMPL='%s'%s%s 2>'%s'",
-             kit, impl, O.san ? " SAN=" : "", O.san ? O.san : "", errpath);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        die("cannot run make: %s", strerror(errno));
-    char line[PATH_MAX], last[PATH_MAX] = "";
-    while (fgets(line, sizeof line, p)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (last[0])
-            puts(last);
-        snprintf(last, sizeof last, "%s", line);
+    build_spec spec = { .kit = kit, .impl = impl, .san = O.san, .sim = O.sim,
+                        .sandboxed = sandboxed, .dir = scratch };
+    build_result res;
+    build_status st = build_submission(&spec, &res);
+    const char *out = res.output ? res.output : "";
+    if (st == BUILD_OK) {
+        fputs(out, stderr); /* the compiler's warnings, as make would show them */
+        setf(binary, sizeof binary, "%s", res.binary);
+        build_result_free(&res);
+        return;
     }
-    bool ok = pclose(p) == 0 && last[0];
-    /* The compiler's messages, shown as they would have been, and kept. */
-    static char errors[1 << 16];
-    ssize_t n = pread(errfd, errors, sizeof errors - 1, 0);
-    errors[n > 0 ? n : 0] = '\0';
+    char rerun[PATH_MAX + 64];
+    snprintf(rerun, sizeof rerun, "make grade IMPL=%s", O.impl);
+    if (st == BUILD_REFUSED) {
+        int n = 0;
+        for (const char *p = out; *p; p++)
+            n += *p == '\n';
+        char msg[512];
+        snprintf(msg, sizeof msg, "the submission does what no submission may (%d problem%s): "
+                 "%.*s", n, n == 1 ? "" : "s", (int)strcspn(out, "\n"), out);
+        printf("  %-34s %s%-14s%s 0/%g\n", "build", paint(REPORT_REFUSED),
+               report_verdict_name(REPORT_REFUSED), plain(), points_total);
+        for (const char *p = out; *p;) {
+            size_t len = strcspn(p, "\n");
+            printf("      | %.*s\n", (int)len, p);
+            p += len + (p[len] == '\n');
+        }
+        printf("      The rules: handouts/rules.md. Nothing was run: 0 points.\n");
+        build_entry(REPORT_REFUSED, msg, out, rerun);
+    }
     fflush(stdout);
-    fputs(errors, stderr);
-    close(errfd);
-    unlink(errpath);
-    if (!ok)
-        build_failed(errors);
-    setf(binary, sizeof binary, "%s%s%s", last[0] == '/' ? "" : kit, last[0] == '/' ? "" : "/", last);
+    fputs(out, stderr);
+    if (out[0] && out[strlen(out) - 1] != '\n')
+        fputc('\n', stderr);
+    /* The compiler's first error as the message, its last lines as details. */
+    const char *first = strstr(out, "error");
+    char msg[512];
+    if (st == BUILD_ERROR)
+        snprintf(msg, sizeof msg, "the grader could not build: %.*s", (int)strcspn(out, "\n"), out);
+    else if (first) {
+        while (first > out && first[-1] != '\n')
+            first--;
+        snprintf(msg, sizeof msg, "the build failed: %.*s", (int)strcspn(first, "\n"), first);
+    } else {
+        snprintf(msg, sizeof msg, "the build failed: %.*s", (int)strcspn(out, "\n"), out);
+    }
+    size_t len = strlen(out);
+    const char *tail = out;
+    for (int lines = 0; len > 0; len--)
+        if (out[len - 1] == '\n' && ++lines > 30) {
+            tail = out + len;
+            break;
+        }
+    fprintf(stderr, "grade: the build of %s failed (see above): fix the errors (or use WERROR=0 "
+            "for warnings)\n", O.impl);
+    build_entry(REPORT_ERROR, msg, tail, rerun);
+}
+
+/* Whether name is an executable in PATH (no shell asked). */
+static bool in_path(const char *name)
+{
+    const char *path = getenv("PATH");
+    char *copy = strdup(path && path[0] ? path : "/usr/bin:/bin");
+    bool found = false;
+    for (char *save = NULL, *d = copy ? strtok_r(copy, ":", &save) : NULL; d && !found;
+         d = strtok_r(NULL, ":", &save)) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s/%s", d, name);
+        found = access(p, X_OK) == 0;
+    }
+    free(copy);
+    return found;
 }
 
 static void make_logdir(void)
@@ -1177,16 +1377,45 @@ int main(int argc, char **argv)
     }
     if (O.valgrind && access(O.supp, R_OK) != 0 && strcmp(O.valgrind, "helgrind") == 0)
         die("cannot read the helgrind suppressions %s; give --supp FILE", O.supp);
-    if (O.binary)
-        snprintf(binary, sizeof binary, "%s", O.binary);
-    else
+    if (O.valgrind && !in_path("valgrind"))
+        die("VALGRIND=%s but valgrind is not installed (apt-get install valgrind)", O.valgrind);
+    if (O.binary) {
+        if (!realpath(O.binary, binary))
+            die("--binary %s: %s", O.binary, strerror(errno));
+    }
+    /* The first line says whether anything protects the machine. */
+    if (O.secure) {
+        sandboxed = sandbox_probe(no_sandbox, sizeof no_sandbox);
+        if (!sandboxed) {
+            printf("grade: %s: REFUSED: secure mode needs a sandbox, and %s. --no-secure grades "
+                   "without one, for code you trust only.\n", O.impl ? O.impl : binary, no_sandbox);
+            char msg[700];
+            snprintf(msg, sizeof msg, "not graded: secure mode needs a sandbox, and %s", no_sandbox);
+            rep.sandbox = "none: no sandbox could be made";
+            build_entry(REPORT_ERROR, msg, "", "");
+        }
+        printf("grade: %s: secure mode: every build and test in a sandbox (bubblewrap: own PID "
+               "and network namespaces, read-only system, hard limits%s)\n",
+               O.impl ? O.impl : binary, geteuid() == 0 ? ", user nobody" : "");
+    } else {
+        snprintf(no_sandbox, sizeof no_sandbox, "--no-secure");
+        printf("grade: %s: not sandboxed (--no-secure): for code you trust, such as your own\n",
+               O.impl ? O.impl : binary);
+    }
+    static char sandbox_desc[700];
+    snprintf(sandbox_desc, sizeof sandbox_desc, "%s", sandboxed ? (geteuid() == 0 ?
+             "bubblewrap: own PID, network, IPC and user namespaces, read-only system, hard "
+             "limits, user nobody" : "bubblewrap: own PID, network, IPC and user namespaces, "
+             "read-only system, hard limits") : "none (--no-secure)");
+    rep.sandbox = sandbox_desc;
+    fflush(stdout);
+    load_points();
+    if (!O.binary)
         build_impl();
     if (access(binary, X_OK) != 0)
         die("%s is not an executable: build it first (make raft_test IMPL=...)", binary);
-    if (O.valgrind && system("valgrind --version >/dev/null 2>&1") != 0)
-        die("VALGRIND=%s but valgrind is not installed (apt-get install valgrind)", O.valgrind);
+    make_test_env();
     load_tests();
-    load_points();
     make_logdir();
 
     t_start = now();

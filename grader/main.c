@@ -9,21 +9,28 @@
  * The grader (grader/grade.c) runs each test in its own process this way.
  *
  * Completion. Exit status 0 alone does not prove that a test ran to its end
- * (student code may call exit(0) half way through). With
- * RAFTLAB_RESULT_FILE=<path> in the environment, raft_test writes "passed"
- * or "failed" to that file once CUnit has really finished the test; the
- * grader requires it.
+ * (student code may call exit(0) half way through), and anything the
+ * process can name (a file, an fd, its environment) the submission can
+ * write too. So with RAFTLAB_GRADED=1, raft_test reads a secret of the
+ * grader's from standard input first thing in main, before any code of the
+ * submission can run (the grader's policy refuses constructors), and puts
+ * /dev/null there instead; once CUnit has really finished the test it
+ * prints "raftlab-result <secret> <test> passed|failed cpu=<seconds>" on
+ * stdout, the one line the grader believes.
  *
  * Threads. After cfg_cleanup has killed every peer and stopped the network,
  * the process must be back to the threads it had before the test (within
  * THREAD_GRACE_MS): a thread left running after raft_kill fails the test.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
@@ -86,18 +93,51 @@ static int threads_left(int before, int grace_ms)
     }
 }
 
-/* Writes the test's result where the grader asked for it (see above). */
-static int write_result(const char *argv0, bool passed)
+/* The grader's secret for this run (see above), or "" when not graded. */
+static char secret[80];
+
+static int read_secret(const char *argv0)
 {
-    const char *path = getenv("RAFTLAB_RESULT_FILE");
-    if (!path || !path[0])
+    const char *g = getenv("RAFTLAB_GRADED");
+    if (!g || strcmp(g, "1") != 0)
         return 0;
-    FILE *f = fopen(path, "w");
-    if (!f || fprintf(f, "%s\n", passed ? "passed" : "failed") < 0 || fclose(f) != 0) {
-        fprintf(stderr, "%s: cannot write the result to %s: %s\n", argv0, path, strerror(errno));
+    size_t got = 0;
+    while (got < sizeof secret - 1) {
+        ssize_t n = read(0, secret + got, sizeof secret - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    secret[got] = '\0';
+    secret[strcspn(secret, "\n")] = '\0';
+    int fd = open("/dev/null", O_RDONLY);
+    if (fd < 0 || dup2(fd, 0) < 0 || !secret[0]) {
+        fprintf(stderr, "%s: RAFTLAB_GRADED=1 but no secret on standard input\n", argv0);
         return -1;
     }
+    close(fd);
     return 0;
+}
+
+/* The result line the grader looks for (see above). */
+static int write_result(const char *name, bool passed)
+{
+    if (!secret[0])
+        return 0;
+    /* The CPU time too: in the sandbox the grader cannot see it. */
+    struct rusage ru;
+    double cpu = 0;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+              (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    char line[256];
+    int n = snprintf(line, sizeof line, "raftlab-result %s %s %s cpu=%.3f\n", secret, name,
+                     passed ? "passed" : "failed", cpu);
+    fflush(stdout);
+    fflush(stderr);
+    return n > 0 && write(1, line, (size_t)n) == n ? 0 : -1;
 }
 
 void run_test(int n, bool unreliable, bool snapshot, test_body body)
@@ -189,6 +229,8 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *argv0 = argc > 0 ? argv[0] : "raft_test";
+    if (read_secret(argv0) != 0)
+        return 2;
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
         usage(argc < 2 ? stderr : stdout, argv0);
         return argc < 2 ? 2 : 0;
@@ -253,7 +295,7 @@ int main(int argc, char **argv)
     unsigned ran = CU_get_number_of_tests_run();
     CU_cleanup_registry();
     bool passed = failed == 0 && ran == 1;
-    if (write_result(argv0, passed) != 0)
+    if (write_result(found->name, passed) != 0)
         return 1;
     return passed ? 0 : 1;
 }

@@ -2,9 +2,14 @@
 #include "report.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const VERDICTS[REPORT_NVERDICTS] = {
     [REPORT_PASSED] = "passed",
@@ -16,6 +21,7 @@ static const char *const VERDICTS[REPORT_NVERDICTS] = {
     [REPORT_RACE] = "data race",
     [REPORT_UNDEFINED] = "undefined behaviour",
     [REPORT_LIMIT] = "resource limit",
+    [REPORT_REFUSED] = "build refused",
     [REPORT_ERROR] = "grader error",
 };
 
@@ -87,23 +93,85 @@ void report_free(report *r)
 
 /* ---- writing ------------------------------------------------------------ */
 
-static void json_string(FILE *f, const char *s)
+/* Test output is arbitrary bytes; the files must still parse. Both the JSON
+ * and the XML writer walk strings with utf8_next and replace what it
+ * rejects, so the two agree on what is valid. */
+
+/* The length (1 to 4) of the valid UTF-8 sequence at s[0..n), its code
+ * point in *cp; or 0 when s starts with none: a stray continuation byte, a
+ * sequence cut short, an overlong form, a surrogate (ED A0..BF xx), a code
+ * point above U+10FFFF, or a byte that never occurs in UTF-8. */
+static size_t utf8_next(const unsigned char *s, size_t n, unsigned *cp)
 {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
+    if (n == 0)
+        return 0;
+    unsigned c = s[0], v, min;
+    size_t len;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    } else if (c >= 0xc2 && c <= 0xdf) { /* C0 and C1 would only be overlong */
+        len = 2, min = 0x80, v = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+        len = 3, min = 0x800, v = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) { /* F5 and up start > U+10FFFF */
+        len = 4, min = 0x10000, v = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+        v = v << 6 | (s[k] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return len;
+}
+
+/* JSON has no NaN or infinity; a broken time must not break the file. */
+static double num(double v)
+{
+    return isfinite(v) ? v : 0;
+}
+
+/* s as the inside of a JSON string: valid UTF-8, controls and DEL escaped,
+ * each invalid byte as U+FFFD. */
+static void json_chars(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        unsigned cp;
+        size_t len = utf8_next(p + i, n - i, &cp);
+        if (len == 0) {
+            fputs("\\ufffd", f);
+            i++;
+            continue;
+        }
+        switch (cp) {
         case '"': fputs("\\\"", f); break;
         case '\\': fputs("\\\\", f); break;
         case '\n': fputs("\\n", f); break;
         case '\r': fputs("\\r", f); break;
         case '\t': fputs("\\t", f); break;
         default:
-            if (*p < 0x20)
-                fprintf(f, "\\u%04x", *p);
+            if (cp < 0x20 || cp == 0x7f)
+                fprintf(f, "\\u%04x", cp);
             else
-                fputc(*p, f);
+                fwrite(p + i, 1, len, f);
         }
+        i += len;
     }
+}
+
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    json_chars(f, s);
     fputc('"', f);
 }
 
@@ -129,36 +197,123 @@ static totals sum(const report *r)
     return t;
 }
 
-static FILE *open_out(const char *path)
+/* A file being written. A regular file is written to tmp, next to it, and
+ * renamed over it once complete: readers (CI, Gradescope, a crash midway)
+ * never see half a report. "-" is stdout; a device or pipe (/dev/stdout)
+ * is written in place, as renaming over it would replace it. */
+typedef struct out {
+    FILE *f;
+    const char *path;   /* as given, for messages */
+    char *target;       /* what tmp is renamed to, symlinks resolved */
+    char *tmp;          /* NULL when written in place */
+} out;
+
+static void out_discard(out *o)
 {
-    if (strcmp(path, "-") == 0)
-        return stdout;
-    FILE *f = fopen(path, "w");
-    if (!f)
-        fprintf(stderr, "grade: cannot write %s: %s\n", path, strerror(errno));
-    return f;
+    if (o->tmp)
+        unlink(o->tmp);
+    free(o->tmp);
+    free(o->target);
+    o->tmp = o->target = NULL;
 }
 
-static int close_out(FILE *f, const char *path)
+static int open_out(out *o, const char *path)
 {
-    int bad = ferror(f);
-    if (f == stdout)
-        bad |= fflush(f) != 0;
-    else
-        bad |= fclose(f) != 0;
-    if (bad) {
-        fprintf(stderr, "grade: error writing %s (disk full?)\n", path);
+    *o = (out){ .path = path };
+    if (strcmp(path, "-") == 0) {
+        o->f = stdout;
+        return 0;
+    }
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        o->f = fopen(path, "w");
+        if (!o->f) {
+            fprintf(stderr, "grade: cannot write %s: %s\n", path, strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    /* Through a symlink: replace the file it names, keep the link. */
+    o->target = realpath(path, NULL);
+    if (!o->target)
+        o->target = strdup(path);
+    size_t len = o->target ? strlen(o->target) + 40 : 0;
+    o->tmp = o->target ? malloc(len) : NULL;
+    if (!o->tmp) {
+        out_discard(o);
+        fprintf(stderr, "grade: out of memory\n");
         return -1;
     }
+    /* O_EXCL: never write through a file someone else put there. */
+    int fd = -1;
+    for (int k = 0; fd < 0; k++) {
+        if (k == 0)
+            snprintf(o->tmp, len, "%s.tmp.%ld", o->target, (long)getpid());
+        else
+            snprintf(o->tmp, len, "%s.tmp.%ld.%d", o->target, (long)getpid(), k);
+        fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && (errno != EEXIST || k == 100)) {
+            fprintf(stderr, "grade: cannot write %s (as %s): %s\n", path, o->tmp,
+                    strerror(errno));
+            free(o->tmp); /* not ours: not to be removed */
+            o->tmp = NULL;
+            out_discard(o);
+            return -1;
+        }
+    }
+    o->f = fdopen(fd, "w");
+    if (!o->f) {
+        fprintf(stderr, "grade: cannot write %s (as %s): %s\n", path, o->tmp, strerror(errno));
+        close(fd);
+        out_discard(o);
+        return -1;
+    }
+    return 0;
+}
+
+/* Finishes o: flushed, synced, closed and renamed into place. On any error
+ * the target is left as it was and the temporary file removed. */
+static int close_out(out *o)
+{
+    int err = 0;
+    bool bad = ferror(o->f) != 0;
+    if (fflush(o->f) != 0)
+        bad = true, err = errno;
+    if (o->f != stdout) {
+        /* Data on disk before the rename makes it visible. */
+        if (!bad && o->tmp && fsync(fileno(o->f)) != 0)
+            bad = true, err = errno;
+        if (fclose(o->f) != 0 && !bad)
+            bad = true, err = errno;
+    }
+    o->f = NULL;
+    if (!bad && o->tmp && rename(o->tmp, o->target) != 0)
+        bad = true, err = errno;
+    if (bad) {
+        if (err)
+            fprintf(stderr, "grade: error writing %s: %s\n", o->path, strerror(err));
+        else
+            fprintf(stderr, "grade: error writing %s (disk full?)\n", o->path);
+        out_discard(o);
+        return -1;
+    }
+    free(o->tmp);
+    free(o->target);
     return 0;
 }
 
 static void json_write(const report *r, FILE *f)
 {
     totals t = sum(r);
-    fprintf(f, "{\n  \"tool\": \"raftlab grade\",\n  \"passed\": %d,\n  \"failed\": %d,\n"
+    fputs("{\n  \"tool\": \"raftlab grade\",\n", f);
+    if (r->sandbox) {
+        fputs("  \"sandbox\": ", f);
+        json_string(f, r->sandbox);
+        fputs(",\n", f);
+    }
+    fprintf(f, "  \"passed\": %d,\n  \"failed\": %d,\n"
                "  \"points\": %g,\n  \"max_points\": %g,\n  \"seconds\": %.3f,\n  \"tests\": [",
-            t.passed, t.failed, t.points, t.max_points, t.seconds);
+            t.passed, t.failed, num(t.points), num(t.max_points), num(t.seconds));
     for (int k = 0; k < r->n; k++) {
         const report_test *x = &r->tests[k];
         /* One test a line: easy to grep in scripts. */
@@ -174,8 +329,8 @@ static void json_write(const report *r, FILE *f)
         json_string(f, x->message);
         fprintf(f, ", \"seconds\": %.3f, \"max_seconds\": %.3f, \"cpu_seconds\": %.3f, "
                    "\"runs\": %d, \"failures\": %d, \"points\": %g, \"max_points\": %g",
-                x->seconds, x->max_seconds, x->cpu_seconds, x->runs, x->failures, x->points,
-                x->max_points);
+                num(x->seconds), num(x->max_seconds), num(x->cpu_seconds), x->runs,
+                x->failures, num(x->points), num(x->max_points));
         fputs(", \"rerun\": ", f);
         json_string(f, x->rerun);
         fputs(", \"details\": ", f);
@@ -187,41 +342,63 @@ static void json_write(const report *r, FILE *f)
 
 int report_write_json(const report *r, const char *path)
 {
-    FILE *f = open_out(path);
-    if (!f)
+    out o;
+    if (open_out(&o, path) != 0)
         return -1;
-    json_write(r, f);
-    return close_out(f, path);
+    json_write(r, o.f);
+    return close_out(&o);
 }
 
-static void xml_text(FILE *f, const char *s)
+/* The replacement character, for what XML cannot hold. */
+#define U_FFFD "\xef\xbf\xbd"
+
+/* s as XML character data or, with attr, an attribute value (quoted with
+ * '"'). Markup characters are escaped, so no CDATA is needed; characters
+ * XML 1.0 forbids even as references (most controls, U+FFFE, U+FFFF) and
+ * invalid UTF-8 become U+FFFD. */
+static void xml_text(FILE *f, const char *s, bool attr)
 {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n;) {
+        unsigned cp;
+        size_t len = utf8_next(p + i, n - i, &cp);
+        if (len == 0) {
+            fputs(U_FFFD, f);
+            i++;
+            continue;
+        }
+        switch (cp) {
         case '&': fputs("&amp;", f); break;
         case '<': fputs("&lt;", f); break;
         case '>': fputs("&gt;", f); break;
         case '"': fputs("&quot;", f); break;
         case '\'': fputs("&apos;", f); break;
+        /* Parsers turn a raw CR into LF, and tabs and newlines in an
+         * attribute into spaces: references keep them. */
+        case '\r': fputs("&#13;", f); break;
+        case '\n': fputs(attr ? "&#10;" : "\n", f); break;
+        case '\t': fputs(attr ? "&#9;" : "\t", f); break;
         default:
-            /* XML 1.0 forbids other control characters, even escaped. */
-            if (*p >= 0x20 || *p == '\n' || *p == '\t' || *p == '\r')
-                fputc(*p, f);
+            if (cp < 0x20 || cp == 0xfffe || cp == 0xffff)
+                fputs(U_FFFD, f);
             else
-                fputc('?', f);
+                fwrite(p + i, 1, len, f);
         }
+        i += len;
     }
 }
 
 int report_write_junit(const report *r, const char *path)
 {
-    FILE *f = open_out(path);
-    if (!f)
+    out o;
+    if (open_out(&o, path) != 0)
         return -1;
+    FILE *f = o.f;
     totals t = sum(r);
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                "<testsuites name=\"raftlab\" tests=\"%d\" failures=\"%d\" time=\"%.3f\">\n",
-            r->n, t.failed, t.seconds);
+            r->n, t.failed, num(t.seconds));
     /* One <testsuite> per run of consecutive tests of one impl and stage. */
     for (int k = 0; k < r->n;) {
         int end = k, failures = 0;
@@ -233,88 +410,97 @@ int report_write_junit(const report *r, const char *path)
             end++;
         }
         fputs("  <testsuite name=\"", f);
-        xml_text(f, r->tests[k].impl);
+        xml_text(f, r->tests[k].impl, true);
         fputc(' ', f);
-        xml_text(f, r->tests[k].stage);
-        fprintf(f, "\" tests=\"%d\" failures=\"%d\" time=\"%.3f\">\n", end - k, failures, secs);
+        xml_text(f, r->tests[k].stage, true);
+        fprintf(f, "\" tests=\"%d\" failures=\"%d\" time=\"%.3f\">\n", end - k, failures,
+                num(secs));
+        if (r->sandbox) {
+            fputs("    <properties><property name=\"sandbox\" value=\"", f);
+            xml_text(f, r->sandbox, true);
+            fputs("\"/></properties>\n", f);
+        }
         for (; k < end; k++) {
             const report_test *x = &r->tests[k];
             fputs("    <testcase classname=\"raftlab.", f);
-            xml_text(f, x->stage);
+            xml_text(f, x->stage, true);
             fputs("\" name=\"", f);
-            xml_text(f, x->name);
-            fprintf(f, "\" time=\"%.3f\"", x->seconds);
+            xml_text(f, x->name, true);
+            fprintf(f, "\" time=\"%.3f\"", num(x->seconds));
             if (x->verdict == REPORT_PASSED) {
                 fputs("/>\n", f);
                 continue;
             }
             fputs(">\n      <failure type=\"", f);
-            xml_text(f, report_verdict_name(x->verdict));
+            xml_text(f, report_verdict_name(x->verdict), true);
             fputs("\" message=\"", f);
-            xml_text(f, x->message);
+            xml_text(f, x->message, true);
             fputs("\">", f);
-            xml_text(f, x->details);
+            xml_text(f, x->details, false);
             if (x->rerun[0]) {
                 fputs("\nrerun: ", f);
-                xml_text(f, x->rerun);
+                xml_text(f, x->rerun, false);
             }
             fputs("</failure>\n    </testcase>\n", f);
         }
         fputs("  </testsuite>\n", f);
     }
     fputs("</testsuites>\n", f);
-    return close_out(f, path);
+    return close_out(&o);
 }
 
 int report_write_gradescope(const report *r, const char *path)
 {
-    FILE *f = open_out(path);
-    if (!f)
+    out o;
+    if (open_out(&o, path) != 0)
         return -1;
+    FILE *f = o.f;
     totals t = sum(r);
-    char summary[160];
-    snprintf(summary, sizeof summary, "%d passed, %d failed; %g of %g points", t.passed,
-             t.failed, t.points, t.max_points);
-    fprintf(f, "{\n  \"score\": %g,\n  \"execution_time\": %.0f,\n  \"output\": ", t.points,
-            t.seconds);
+    char summary[512];
+    snprintf(summary, sizeof summary, "%d passed, %d failed; %g of %g points%s%.300s", t.passed,
+             t.failed, num(t.points), num(t.max_points), r->sandbox ? "; sandbox: " : "",
+             r->sandbox ? r->sandbox : "");
+    fprintf(f, "{\n  \"score\": %g,\n  \"execution_time\": %.0f,\n  \"output\": ",
+            num(t.points), num(t.seconds));
     json_string(f, summary);
     fputs(",\n  \"stdout_visibility\": \"visible\",\n  \"tests\": [", f);
     for (int k = 0; k < r->n; k++) {
         const report_test *x = &r->tests[k];
         fprintf(f, "%s\n    {\"name\": ", k ? "," : "");
         json_string(f, x->name);
-        fprintf(f, ", \"score\": %g, \"max_score\": %g, \"status\": \"%s\", \"output\": ",
-                x->points, x->max_points, x->verdict == REPORT_PASSED ? "passed" : "failed");
-        size_t len = strlen(x->message) + strlen(x->details) + strlen(x->rerun) + 64;
-        char *out = malloc(len);
-        if (!out) {
-            fprintf(stderr, "grade: out of memory\n");
-            if (f != stdout)
-                fclose(f);
-            return -1;
+        fprintf(f, ", \"score\": %g, \"max_score\": %g, \"status\": \"%s\", \"output\": \"",
+                num(x->points), num(x->max_points),
+                x->verdict == REPORT_PASSED ? "passed" : "failed");
+        /* "verdict: message\ndetails\nrerun: command", written piece by piece
+         * (each piece is checked on its own; the separators are ASCII). */
+        json_chars(f, report_verdict_name(x->verdict));
+        if (x->message[0]) {
+            fputs(": ", f);
+            json_chars(f, x->message);
         }
-        snprintf(out, len, "%s%s%s%s%s%s", report_verdict_name(x->verdict),
-                 x->message[0] ? ": " : "", x->message, x->details[0] ? "\n" : "", x->details,
-                 "");
+        if (x->details[0]) {
+            fputs("\\n", f);
+            json_chars(f, x->details);
+        }
         if (x->rerun[0] && x->verdict != REPORT_PASSED) {
-            size_t used = strlen(out);
-            snprintf(out + used, len - used, "\nrerun: %s", x->rerun);
+            fputs("\\nrerun: ", f);
+            json_chars(f, x->rerun);
         }
-        json_string(f, out);
-        free(out);
-        fputc('}', f);
+        fputs("\"}", f);
     }
     fputs("\n  ]\n}\n", f);
-    return close_out(f, path);
+    return close_out(&o);
 }
 
 /* ---- reading (for --merge) ---------------------------------------------- */
 
 /* A small JSON reader for the reports json_write produces (any valid JSON
- * is parsed; unknown keys are skipped). */
+ * is parsed; unknown keys are skipped). Any input, however broken or
+ * hostile, is either read or rejected with a message: every access is
+ * checked against n, and s[n] is a NUL (slurp) so strtod stops there. */
 typedef struct jp {
     const char *s;
-    size_t i, n;
+    size_t i, n;          /* i <= n always */
     const char *path;
     bool err;
 } jp;
@@ -329,7 +515,9 @@ static void jp_fail(jp *p, const char *what)
 
 static void ws(jp *p)
 {
-    while (p->i < p->n && strchr(" \t\r\n", p->s[p->i]))
+    /* Not strchr: it would find a NUL byte in " \t\r\n" too. */
+    while (p->i < p->n && (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\r' ||
+                           p->s[p->i] == '\n'))
         p->i++;
 }
 
@@ -343,6 +531,17 @@ static bool eat(jp *p, char c)
     return false;
 }
 
+/* Consumes the literal word w if the text continues with it. */
+static bool eat_word(jp *p, const char *w)
+{
+    size_t len = strlen(w);
+    if (p->n - p->i < len || memcmp(p->s + p->i, w, len) != 0)
+        return false;
+    p->i += len;
+    return true;
+}
+
+/* cp (valid, not a surrogate) as UTF-8: at most 4 bytes. */
 static void put_utf8(char *out, size_t *o, unsigned cp)
 {
     if (cp < 0x80) {
@@ -350,81 +549,170 @@ static void put_utf8(char *out, size_t *o, unsigned cp)
     } else if (cp < 0x800) {
         out[(*o)++] = (char)(0xc0 | (cp >> 6));
         out[(*o)++] = (char)(0x80 | (cp & 0x3f));
-    } else {
+    } else if (cp < 0x10000) {
         out[(*o)++] = (char)(0xe0 | (cp >> 12));
+        out[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        out[(*o)++] = (char)(0x80 | (cp & 0x3f));
+    } else {
+        out[(*o)++] = (char)(0xf0 | (cp >> 18));
+        out[(*o)++] = (char)(0x80 | ((cp >> 12) & 0x3f));
         out[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
         out[(*o)++] = (char)(0x80 | (cp & 0x3f));
     }
 }
 
-/* A string value (malloc'd), or NULL (error recorded). */
+/* The four hex digits at s[i..end) as *v; false if there are not four. */
+static bool hex4(const char *s, size_t i, size_t end, unsigned *v)
+{
+    if (end - i < 4)
+        return false;
+    *v = 0;
+    for (size_t k = i; k < i + 4; k++) {
+        char c = s[k];
+        unsigned d = c >= '0' && c <= '9'   ? (unsigned)(c - '0')
+                     : c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10)
+                     : c >= 'A' && c <= 'F' ? (unsigned)(c - 'A' + 10)
+                                            : 16;
+        if (d == 16)
+            return false;
+        *v = *v << 4 | d;
+    }
+    return true;
+}
+
+/* A string value (malloc'd), or NULL (error recorded). Raw bytes are kept
+ * as they are (the writers check them); escapes are decoded, a surrogate
+ * pair to its code point, and a lone surrogate or \u0000 (which would cut
+ * the C string short) to U+FFFD. */
 static char *jstring(jp *p)
 {
     if (!eat(p, '"')) {
         jp_fail(p, "expected a string");
         return NULL;
     }
-    /* The decoded text is never longer than the encoded one. */
-    size_t start = p->i, o = 0;
-    while (p->i < p->n && p->s[p->i] != '"')
-        p->i += p->s[p->i] == '\\' ? 2 : 1;
-    if (p->i >= p->n) {
+    /* Find the end first: the decoded text is never longer than the encoded
+     * one (6 bytes of \uXXXX give at most 3, 12 of a pair 4). */
+    size_t end = p->i;
+    while (end < p->n && p->s[end] != '"')
+        end += p->s[end] == '\\' && end + 1 < p->n ? 2 : 1;
+    if (end >= p->n) {
         jp_fail(p, "unterminated string");
         return NULL;
     }
-    char *out = malloc(p->i - start + 1);
+    char *out = malloc(end - p->i + 1);
     if (!out) {
         jp_fail(p, "out of memory");
         return NULL;
     }
-    for (size_t k = start; k < p->i; k++) {
-        char c = p->s[k];
+    size_t o = 0;
+    while (p->i < end) {
+        char c = p->s[p->i++];
         if (c != '\\') {
             out[o++] = c;
             continue;
         }
-        c = p->s[++k];
+        /* The scan above paired every backslash with a byte before end. */
+        c = p->s[p->i++];
         switch (c) {
+        case '"': case '\\': case '/': out[o++] = c; break;
         case 'n': out[o++] = '\n'; break;
         case 't': out[o++] = '\t'; break;
         case 'r': out[o++] = '\r'; break;
         case 'b': out[o++] = '\b'; break;
         case 'f': out[o++] = '\f'; break;
         case 'u': {
-            unsigned cp = 0;
-            if (k + 4 < p->i && sscanf(p->s + k + 1, "%4x", &cp) == 1) {
-                k += 4;
-                put_utf8(out, &o, cp);
+            unsigned cp, lo;
+            if (!hex4(p->s, p->i, end, &cp)) {
+                free(out);
+                jp_fail(p, "bad \\u escape");
+                return NULL;
             }
+            p->i += 4;
+            if (cp >= 0xd800 && cp <= 0xdbff && end - p->i >= 6 && p->s[p->i] == '\\' &&
+                p->s[p->i + 1] == 'u' && hex4(p->s, p->i + 2, end, &lo) && lo >= 0xdc00 &&
+                lo <= 0xdfff) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                p->i += 6;
+            } else if (cp == 0 || (cp >= 0xd800 && cp <= 0xdfff)) {
+                cp = 0xfffd;
+            }
+            put_utf8(out, &o, cp);
             break;
         }
-        default: out[o++] = c;
+        default:
+            free(out);
+            jp_fail(p, "bad escape");
+            return NULL;
         }
     }
     out[o] = '\0';
-    p->i++;
+    p->i++; /* the closing quote */
     return out;
 }
 
+/* A number, as JSON spells it (no hex, inf or nan; finite). */
 static double jnumber(jp *p)
 {
     ws(p);
-    char *end;
-    errno = 0;
-    double v = strtod(p->s + p->i, &end);
-    if (end == p->s + p->i || errno) {
+    const char *s = p->s;
+    size_t k = p->i, n = p->n;
+    bool ok = true;
+    if (k < n && s[k] == '-')
+        k++;
+    ok &= k < n && s[k] >= '0' && s[k] <= '9';
+    while (k < n && s[k] >= '0' && s[k] <= '9')
+        k++;
+    if (k < n && s[k] == '.') {
+        k++;
+        ok &= k < n && s[k] >= '0' && s[k] <= '9';
+        while (k < n && s[k] >= '0' && s[k] <= '9')
+            k++;
+    }
+    if (k < n && (s[k] == 'e' || s[k] == 'E')) {
+        k++;
+        if (k < n && (s[k] == '+' || s[k] == '-'))
+            k++;
+        ok &= k < n && s[k] >= '0' && s[k] <= '9';
+        while (k < n && s[k] >= '0' && s[k] <= '9')
+            k++;
+    }
+    if (!ok) {
         jp_fail(p, "expected a number");
         return 0;
     }
-    p->i = (size_t)(end - p->s);
+    char *stop;
+    errno = 0;
+    double v = strtod(s + p->i, &stop);
+    if (stop != s + k || errno || !isfinite(v)) {
+        jp_fail(p, "number out of range");
+        return 0;
+    }
+    p->i = k;
     return v;
+}
+
+/* A count (runs, failures): a whole number from 0 to INT_MAX. */
+static int jcount(jp *p)
+{
+    double v = jnumber(p);
+    if (p->err)
+        return 0;
+    if (!(v >= 0 && v <= INT_MAX) || v != (double)(int)v) {
+        jp_fail(p, "expected a count");
+        return 0;
+    }
+    return (int)v;
 }
 
 static void jskip(jp *p, int depth)
 {
     ws(p);
-    if (p->err || p->i >= p->n || depth > 64) {
+    if (p->err || p->i >= p->n) {
         jp_fail(p, "unexpected end");
+        return;
+    }
+    if (depth > 64) {
+        jp_fail(p, "nested too deeply");
         return;
     }
     char c = p->s[p->i];
@@ -445,11 +733,7 @@ static void jskip(jp *p, int depth)
         } while (!p->err && eat(p, ','));
         if (!eat(p, close))
             jp_fail(p, "expected a closing bracket");
-    } else if (strncmp(p->s + p->i, "true", 4) == 0 || strncmp(p->s + p->i, "null", 4) == 0) {
-        p->i += 4;
-    } else if (strncmp(p->s + p->i, "false", 5) == 0) {
-        p->i += 5;
-    } else {
+    } else if (!eat_word(p, "true") && !eat_word(p, "false") && !eat_word(p, "null")) {
         jnumber(p);
     }
 }
@@ -460,8 +744,10 @@ static void jtest(jp *p, report_test *t)
         jp_fail(p, "expected a test object");
         return;
     }
-    if (eat(p, '}'))
+    if (eat(p, '}')) {
+        jp_fail(p, "a test without a name");
         return;
+    }
     do {
         char *key = jstring(p);
         if (!key || !eat(p, ':')) {
@@ -488,9 +774,9 @@ static void jtest(jp *p, report_test *t)
         } else if (num) {
             *num = jnumber(p);
         } else if (strcmp(key, "runs") == 0) {
-            t->runs = (int)jnumber(p);
+            t->runs = jcount(p);
         } else if (strcmp(key, "failures") == 0) {
-            t->failures = (int)jnumber(p);
+            t->failures = jcount(p);
         } else if (strcmp(key, "verdict") == 0) {
             char *v = jstring(p);
             int verdict = v ? report_verdict_parse(v) : -1;
@@ -508,6 +794,12 @@ static void jtest(jp *p, report_test *t)
         jp_fail(p, "expected '}'");
     if (!p->err && !t->name)
         jp_fail(p, "a test without a name");
+}
+
+/* a + b for counts, stuck at INT_MAX rather than overflowing. */
+static int add_count(int a, int b)
+{
+    return b > INT_MAX - a ? INT_MAX : a + b;
 }
 
 /* Adds t to r, or combines it with r's entry of the same impl and test. */
@@ -533,8 +825,8 @@ static int merge_one(report *r, report_test *t)
         x->cpu_seconds += t->cpu_seconds;
         if (t->max_seconds > x->max_seconds)
             x->max_seconds = t->max_seconds;
-        x->runs += t->runs;
-        x->failures += t->failures;
+        x->runs = add_count(x->runs, t->runs);
+        x->failures = add_count(x->failures, t->failures);
         if (t->max_points > x->max_points)
             x->max_points = t->max_points;
         /* A test earns its points only if every run of it passed. */
@@ -544,6 +836,7 @@ static int merge_one(report *r, report_test *t)
     return report_add(r, t) ? 0 : -1;
 }
 
+/* The bytes of path (malloc'd), followed by a NUL not counted in *len. */
 static char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -555,8 +848,10 @@ static char *slurp(const char *path, size_t *len)
     char *buf = malloc(cap);
     while (buf) {
         n += fread(buf + n, 1, cap - n, f);
-        if (n < cap)
+        if (n < cap) {
+            buf[n] = '\0'; /* for jnumber's strtod */
             break;
+        }
         char *b = realloc(buf, cap * 2);
         if (!b) {
             free(buf);
@@ -588,33 +883,40 @@ static int merge_file(report *r, const char *path)
     bool seen_tests = false;
     if (!eat(&p, '{'))
         jp_fail(&p, "expected '{'");
-    while (!p.err && !eat(&p, '}')) {
-        char *key = jstring(&p);
-        if (!key || !eat(&p, ':')) {
+    else if (!eat(&p, '}')) {
+        do {
+            char *key = jstring(&p);
+            if (!key || !eat(&p, ':')) {
+                free(key);
+                jp_fail(&p, "expected a key");
+                break;
+            }
+            if (strcmp(key, "tests") == 0) {
+                seen_tests = true;
+                if (!eat(&p, '['))
+                    jp_fail(&p, "expected '['");
+                else if (!eat(&p, ']')) {
+                    do {
+                        report_test t = { 0 };
+                        jtest(&p, &t);
+                        if (!p.err && merge_one(r, &t) != 0)
+                            p.err = true;
+                        test_free(&t);
+                    } while (!p.err && eat(&p, ','));
+                    if (!p.err && !eat(&p, ']'))
+                        jp_fail(&p, "expected ']'");
+                }
+            } else {
+                jskip(&p, 1);
+            }
             free(key);
-            jp_fail(&p, "expected a key");
-            break;
-        }
-        if (strcmp(key, "tests") == 0) {
-            seen_tests = true;
-            if (!eat(&p, '['))
-                jp_fail(&p, "expected '['");
-            else if (!eat(&p, ']'))
-                do {
-                    report_test t = { 0 };
-                    jtest(&p, &t);
-                    if (!p.err && merge_one(r, &t) != 0)
-                        p.err = true;
-                    test_free(&t);
-                } while (!p.err && eat(&p, ','));
-            if (!p.err && !eat(&p, ']'))
-                jp_fail(&p, "expected ']'");
-        } else {
-            jskip(&p, 1);
-        }
-        free(key);
-        eat(&p, ',');
+        } while (!p.err && eat(&p, ','));
+        if (!p.err && !eat(&p, '}'))
+            jp_fail(&p, "expected '}'");
     }
+    ws(&p);
+    if (!p.err && p.i < p.n)
+        jp_fail(&p, "text after the report");
     if (!p.err && !seen_tests)
         jp_fail(&p, "no \"tests\" array");
     free(text);

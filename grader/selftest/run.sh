@@ -1,71 +1,187 @@
 #!/usr/bin/env bash
-# The grader's self-test: grades each deliberately broken Raft in this folder
-# (each wraps the reference solution, breaking one thing) with two tests, the
-# broken one first, and checks from the JSON report that each got the
-# expected verdict, so that the second test still ran after the first.
+# The grader's self-test. Each folder here is a submission that breaks one
+# thing (most wrap the reference solution: selftest.h) or attacks the
+# grader. run.sh lays each out as a submission (its files, the reference
+# beside them as reference_raft.h, kit.h naming the kit's folder), grades
+# it in secure mode (build/grade's default), and checks the verdicts in the
+# JSON report; every case's JSON and JUnit reports must parse strictly.
 #   grader/selftest/run.sh [NAME...]     (from the kit's root; default: all)
+# Kinds of case:
+#   grade    two tests, the broken one first: each gets its verdict, and the
+#            first one's report holds the text (so the second still ran)
+#   refused  the build is refused (verdict "build refused"); the text is a
+#            ';'-separated list that the report must name, each
+#   build    the build fails (verdict "grader error"), with the text
+#   escape   built by the Makefile (no symbol policy: the sandbox alone is
+#            tested), graded with --binary: both tests pass, nothing of the
+#            kit changes, no process of the test outlives the grader
+#   grader   not a folder: checks of the grader itself (see grader_checks)
 # Prints one line per case and exits 0 only if every case got its verdicts.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 GRADE=${GRADE:-build/grade}
+KIT=$(pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/raftlab-selftest.XXXXXX")
+chmod 755 "$tmp"
 trap 'rm -rf "$tmp"' EXIT
 
-# name | grade options | first test=verdict | second test=verdict | text in the first message
+# kind | name | grade options | first verdict | second verdict | text
 CASES=(
-  "segv_make|--run InitialElection3A,ReElection3A|crashed|crashed|SIGSEGV"
-  "loop_start|--timeout 8 --run BasicAgree3B,InitialElection3A|timed out|passed|no result after 8 s"
-  "deadlock_handler|--timeout 12 --run InitialElection3A,ReElection3A|timed out|timed out|no result"
-  "heap_overflow|--valgrind memcheck --run InitialElection3A,ReElection3A|memory errors|memory errors|Invalid write"
-  "use_after_free|--san address --run InitialElection3A,ReElection3A|memory errors|memory errors|heap-use-after-free"
-  "leak_kill|--valgrind memcheck --run InitialElection3A,ReElection3A|leaked|leaked|definitely lost"
-  "thread_after_kill|--run InitialElection3A,ReElection3A|failed|failed|still running after raft_kill"
-  "output_flood|--fsize-limit 32 --run InitialElection3A,ReElection3A|resource limit|resource limit|SIGXFSZ"
-  "exit_midtest|--run InitialElection3A,ReElection3A|failed|failed|exited with status 0"
-  "threads_unbounded|--run InitialElection3A,ReElection3A|resource limit|resource limit|threads running"
-  "race_term|--san thread --run InitialElection3A,ReElection3A|data race|data race|data race"
+  "grade|segv_make|--run InitialElection3A,ReElection3A|crashed|crashed|SIGSEGV"
+  "grade|loop_start|--timeout 8 --run BasicAgree3B,InitialElection3A|timed out|passed|no result after 8 s"
+  "grade|deadlock_handler|--timeout 12 --run InitialElection3A,ReElection3A|timed out|timed out|no result"
+  "grade|heap_overflow|--valgrind memcheck --run InitialElection3A,ReElection3A|memory errors|memory errors|Invalid write"
+  "grade|use_after_free|--san address --run InitialElection3A,ReElection3A|memory errors|memory errors|heap-use-after-free"
+  "grade|leak_kill|--valgrind memcheck --run InitialElection3A,ReElection3A|leaked|leaked|definitely lost"
+  "grade|thread_after_kill|--run InitialElection3A,ReElection3A|failed|failed|still running after raft_kill"
+  "grade|output_flood|--fsize-limit 32 --run InitialElection3A,ReElection3A|resource limit|resource limit|SIGXFSZ"
+  "grade|exit_midtest|--run InitialElection3A,ReElection3A|failed|failed|exited with status 0"
+  "grade|threads_unbounded|--run InitialElection3A,ReElection3A|resource limit|resource limit|threads running"
+  "grade|race_term|--san thread --run InitialElection3A,ReElection3A|data race|data race|data race"
+  "grade|forge_result|--run InitialElection3A,ReElection3A|failed|failed|exited with status 0"
+  "grade|hostile_output|--run InitialElection3A,ReElection3A|crashed|crashed|SIGSEGV"
+  "refused|symbols_refused|--run InitialElection3A|||defines the global symbol nanosleep;CU_assertImplementation;labrpc_net_total_count;uses mprotect;uses kill;uses dlsym;uses syscall;((constructor));((section));asm"
+  "build|include_kit|--run InitialElection3A|||the build failed"
+  "escape|escape|--run InitialElection3A,BasicAgree3B|passed|passed|"
+  "grader|grader_checks||||"
 )
+
+pass=0
+fail=0
 
 # verdict_of JSON TEST: the verdict field of TEST's line (one test a line).
 verdict_of() {
   grep -F "\"name\": \"$2\"" "$1" | sed -n 's/.*"verdict": "\([^"]*\)".*/\1/p'
 }
 
-pass=0
-fail=0
+# reports_parse JSON XML: both parse with strict parsers (valid UTF-8).
+reports_parse() {
+  python3 - "$1" "$2" <<'EOF'
+import json, sys, xml.dom.minidom
+json.load(open(sys.argv[1], encoding="utf-8", errors="strict"))
+xml.dom.minidom.parse(sys.argv[2])
+EOF
+}
+
+# layout NAME: the case as a submission, in $tmp/cases/NAME; prints the path.
+layout() {
+  local impl="$tmp/cases/$1"
+  mkdir -p "$impl/raft" &&
+    cp "grader/selftest/$1/raft/"* grader/selftest/selftest.h solution/raft/raft_tuning.h \
+      "$impl/raft/" &&
+    cp solution/raft/raft.c "$impl/raft/reference_raft.h" &&
+    printf '#define KIT "%s"\n#define KIT_REFERENCE "%s/solution/raft/raft.c"\n' "$KIT" "$KIT" \
+      >"$impl/raft/kit.h" &&
+    chmod -R a+rX "$tmp/cases" || exit 2
+  echo "$impl"
+}
+
+# The grader's own promises, on the skeleton (fast: its tests fail at once).
+grader_checks() {
+  local why="" out rc
+  # A test named twice runs once; points never exceed the points file's.
+  "$GRADE" --impl labs --lab 3A --run 'InitialElection3A,InitialElection3A,Initial*' \
+    --json "$tmp/dup.json" --junit "$tmp/dup.xml" >"$tmp/dup.log" 2>&1
+  rc=$?
+  [ $rc -eq 1 ] || why="$why; duplicate run: exit $rc"
+  [ "$(grep -c '"name": "Test' "$tmp/dup.json" 2>/dev/null)" = 1 ] ||
+    why="$why; a test named twice gave other than one entry"
+  grep -q '"max_points": 5,' "$tmp/dup.json" || why="$why; max_points is not 5"
+  reports_parse "$tmp/dup.json" "$tmp/dup.xml" 2>/dev/null || why="$why; the reports do not parse"
+  # A points file that names a test twice is an error, not double points.
+  printf 'TestInitialElection3A 5\nTestInitialElection3A 5\n' >"$tmp/dup-points.txt"
+  out=$("$GRADE" --impl labs --points "$tmp/dup-points.txt" 2>&1)
+  rc=$?
+  [ $rc -eq 2 ] && printf '%s' "$out" | grep -q "listed twice" ||
+    why="$why; a points file naming a test twice: exit $rc"
+  # A folder name that a shell would run: no shell ever sees it.
+  local odd="$tmp/cases/x\$(touch $tmp/PWNED)\`touch $tmp/PWNED2\`y"
+  mkdir -p "$odd/raft" && cp labs/raft/raft.c "$odd/raft/"
+  "$GRADE" --impl "$odd" --run InitialElection3A --json "$tmp/odd.json" >"$tmp/odd.log" 2>&1
+  rc=$?
+  [ $rc -eq 1 ] || why="$why; odd folder name: exit $rc"
+  [ ! -e "$tmp/PWNED" ] && [ ! -e "$tmp/PWNED2" ] || why="$why; a shell ran the folder's name"
+  [ "$(verdict_of "$tmp/odd.json" TestInitialElection3A)" = failed ] ||
+    why="$why; odd folder name: not graded"
+  printf '%s' "${why#; }"
+}
+
 for c in "${CASES[@]}"; do
-  IFS='|' read -r name opts v1 v2 text <<<"$c"
+  IFS='|' read -r kind name opts v1 v2 text <<<"$c"
   if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$name"; then
     continue
   fi
   json="$tmp/$name.json"
+  xml="$tmp/$name.xml"
   log="$tmp/$name.log"
   start=$(date +%s)
-  # shellcheck disable=SC2086 # opts are words
-  NO_COLOR=1 "$GRADE" --impl "grader/selftest/$name" $opts --logs "$tmp/logs-$name" \
-    --json "$json" >"$log" 2>&1
-  rc=$?
-  secs=$(( $(date +%s) - start ))
-  tests=$(printf '%s\n' "$opts" | sed -n 's/.*--run \([^ ]*\).*/\1/p')
-  t1=Test${tests%%,*}
-  t2=Test${tests##*,}
-  got1=$(verdict_of "$json" "$t1" 2>/dev/null)
-  got2=$(verdict_of "$json" "$t2" 2>/dev/null)
   why=""
-  [ "$rc" -eq 1 ] || why="grade exited $rc (expected 1)"
-  [ "$got1" = "$v1" ] || why="$why; $t1: '$got1', expected '$v1'"
-  [ "$got2" = "$v2" ] || why="$why; $t2: '$got2', expected '$v2'"
-  grep -F "\"name\": \"$t1\"" "$json" 2>/dev/null | grep -qF -- "$text" ||
-    why="$why; $t1's report lacks '$text'"
-  grep -qF "rerun:  make grade IMPL=grader/selftest/$name RUN=$t1" "$log" ||
-    why="$why; no rerun command for $t1"
+  if [ "$kind" = grader ]; then
+    why=$(grader_checks)
+  else
+    impl=$(layout "$name")
+    gopts=(--impl "$impl")
+    if [ "$kind" = escape ]; then
+      bin="build/$(printf '%s' "$impl" | tr / _)/raft_test" # the Makefile's RAFT_TEST
+      make -s --no-print-directory raft_test IMPL="$impl" >/dev/null 2>"$tmp/make.log"
+      [ -x "$bin" ] || { why="could not build the case: $(tail -5 "$tmp/make.log")"; }
+      gopts=(--binary "$bin")
+      sum_before=$(cat grader/*.c grader/*.h | md5sum)
+    fi
+    # shellcheck disable=SC2086 # opts are words
+    NO_COLOR=1 "$GRADE" "${gopts[@]}" $opts --logs "$tmp/logs-$name" \
+      --json "$json" --junit "$xml" >"$log" 2>&1
+    rc=$?
+    reports_parse "$json" "$xml" 2>"$tmp/parse.log" ||
+      why="$why; the reports do not parse: $(tail -1 "$tmp/parse.log")"
+    case $kind in
+    grade|escape)
+      tests=$(printf '%s\n' "$opts" | sed -n 's/.*--run \([^ ]*\).*/\1/p')
+      t1=Test${tests%%,*}
+      t2=Test${tests##*,}
+      got1=$(verdict_of "$json" "$t1" 2>/dev/null)
+      got2=$(verdict_of "$json" "$t2" 2>/dev/null)
+      want_rc=1
+      [ "$v1" = passed ] && [ "$v2" = passed ] && want_rc=0
+      [ "$rc" -eq $want_rc ] || why="$why; grade exited $rc (expected $want_rc)"
+      [ "$got1" = "$v1" ] || why="$why; $t1: '$got1', expected '$v1'"
+      [ "$got2" = "$v2" ] || why="$why; $t2: '$got2', expected '$v2'"
+      if [ "$kind" = grade ]; then
+        grep -F "\"name\": \"$t1\"" "$json" 2>/dev/null | grep -qF -- "$text" ||
+          why="$why; $t1's report lacks '$text'"
+        grep -qF "rerun:  make grade IMPL=$impl RUN=$t1" "$log" ||
+          why="$why; no rerun command for $t1"
+      else
+        [ "$(cat grader/*.c grader/*.h | md5sum)" = "$sum_before" ] ||
+          why="$why; the kit's grader/ changed"
+        [ ! -e "$KIT/raftlab-pwned" ] || why="$why; a file appeared in the kit"
+        pgrep -x raftlab-stray >/dev/null && why="$why; a process of the test outlived the grader"
+        why="$why$(grep -h ESCAPED "$tmp/logs-$name"/* 2>/dev/null | head -3 | sed 's/^/; /' | tr -d '\n')"
+      fi
+      ;;
+    refused|build)
+      want=$([ "$kind" = refused ] && echo "build refused" || echo "grader error")
+      want_rc=$([ "$kind" = refused ] && echo 1 || echo 2)
+      got=$(verdict_of "$json" build 2>/dev/null)
+      [ "$rc" -eq "$want_rc" ] || why="$why; grade exited $rc (expected $want_rc)"
+      [ "$got" = "$want" ] || why="$why; build: '$got', expected '$want'"
+      grep -q '"name": "Test' "$json" 2>/dev/null && why="$why; tests ran"
+      IFS=';' read -ra needles <<<"$text"
+      for n in "${needles[@]}"; do
+        grep -F '"name": "build"' "$json" 2>/dev/null | grep -qF -- "$n" ||
+          why="$why; the report does not name '$n'"
+      done
+      ;;
+    esac
+  fi
+  secs=$(( $(date +%s) - start ))
   if [ -z "$why" ]; then
     pass=$((pass + 1))
-    printf '  ok    %-18s %-15s then %-15s %4ss\n' "$name" "$v1" "$v2" "$secs"
+    printf '  ok    %-18s %-8s %-15s %-15s %4ss\n' "$name" "$kind" "$v1" "$v2" "$secs"
   else
     fail=$((fail + 1))
     printf '  FAIL  %-18s %s\n' "$name" "${why#; }"
-    sed 's/^/        | /' "$log" | tail -n 40
+    [ -f "$log" ] && sed 's/^/        | /' "$log" | tail -n 40
   fi
 done
 echo "selftest: $pass passed, $fail failed"

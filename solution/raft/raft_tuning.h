@@ -30,13 +30,18 @@ typedef struct raft_tuning {
     void *on_leader_ctx;
 } raft_tuning;
 
+/* Hidden: the grader's policy lets a submission define only raft.h's API
+ * as global symbols (grader/policy.h); programs linked with raft.o itself
+ * (make figure16) still call these. */
+#define RAFT_TUNING_HIDDEN __attribute__((visibility("hidden")))
+
 /* What the tests run with: heartbeats every 100 ms, timeouts 150-300 ms,
  * resend after 20 ms, PreVote and check quorum on, no on_leader. */
-raft_tuning raft_tuning_default(void);
+RAFT_TUNING_HIDDEN raft_tuning raft_tuning_default(void);
 /* Sets what later raft_make calls use. Returns false (and changes nothing)
  * if t is NULL or not sensible: heartbeat_ms < 1, election_min_ms < 1,
  * election_max_ms < election_min_ms, or retry_ms outside 1..heartbeat_ms. */
-bool raft_tuning_set(const raft_tuning *t);
-raft_tuning raft_tuning_get(void);
+RAFT_TUNING_HIDDEN bool raft_tuning_set(const raft_tuning *t);
+RAFT_TUNING_HIDDEN raft_tuning raft_tuning_get(void);
 
 #endif

@@ -1,9 +1,12 @@
 /* Broken on purpose (grader self-test): the RequestVote handler takes the
  * peer's mutex and the reference handler takes it again: a self-deadlock.
  * Expected verdict: timed out. */
+#include "selftest.h"
+SELFTEST_BEGIN
 #define raft_register ref_raft_register
-#include "../../../../solution/raft/raft.c"
+#include "reference_raft.h"
 #undef raft_register
+SELFTEST_END
 
 static int deadlocked_request_vote(void *ctx, const uint8_t *args, size_t args_len,
                                    codec_enc *reply)

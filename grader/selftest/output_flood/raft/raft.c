@@ -1,8 +1,11 @@
 /* Broken on purpose (grader self-test): a thread prints without end.
  * Expected verdict: resource limit (file size). */
+#include "selftest.h"
+SELFTEST_BEGIN
 #define raft_make ref_raft_make
-#include "../../../../solution/raft/raft.c"
+#include "reference_raft.h"
 #undef raft_make
+SELFTEST_END
 
 #include <stdio.h>
 

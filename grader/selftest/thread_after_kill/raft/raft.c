@@ -1,9 +1,12 @@
 /* Broken on purpose (grader self-test): raft_make starts a detached thread
  * that raft_kill never stops. Expected verdict: failed ("still running
  * after raft_kill"). */
+#include "selftest.h"
+SELFTEST_BEGIN
 #define raft_make ref_raft_make
-#include "../../../../solution/raft/raft.c"
+#include "reference_raft.h"
 #undef raft_make
+SELFTEST_END
 
 static void *forgotten(void *arg)
 {

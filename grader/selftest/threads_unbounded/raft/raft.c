@@ -2,9 +2,12 @@
  * that never end. Expected verdict:
  * resource limit (the harness's thread cap; RLIMIT_NPROC does not bind
  * root). */
+#include "selftest.h"
+SELFTEST_BEGIN
 #define raft_make ref_raft_make
-#include "../../../../solution/raft/raft.c"
+#include "reference_raft.h"
 #undef raft_make
+SELFTEST_END
 
 static void *sleeper(void *arg)
 {
