@@ -384,9 +384,10 @@ static void classify(const run *r, int status, outcome *o, double *cpu)
         o->v = REPORT_CRASHED;
         o->message = fmt("killed by signal %d (SIG%s)%s", sig, sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
                          sig == SIGKILL ? ": out of memory, or killed from outside?" : "");
-        char *d = fmt("%s\nbacktrace: gdb -q -batch -ex run -ex bt --args %s %s", last, binary,
-                      tests[r->test].name);
-        o->details = d;
+        /* A secure build's binary goes with its temporary folder. */
+        if (!scratch_temp)
+            o->details = fmt("%s\nbacktrace: gdb -q -batch -ex run -ex bt --args %s %s", last,
+                             binary, tests[r->test].name);
     } else if (code == CFG_EXIT_STUCK) {
         o->v = REPORT_TIMEOUT;
         o->message = why ? strdup(why) : strdup("the harness's watchdog ended a stuck test");

@@ -14,6 +14,9 @@ if ! printf '#include <CUnit/Basic.h>\nint main(void){return CU_initialize_regis
   missing+=(libcunit1-dev)
 fi
 command -v valgrind >/dev/null 2>&1 && [ -f /usr/include/valgrind/valgrind.h ] || missing+=(valgrind)
+# The grader's sandbox (secure mode), and what reads a submission's objects.
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+command -v objdump >/dev/null 2>&1 && command -v objcopy >/dev/null 2>&1 || missing+=(binutils)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -64,6 +64,12 @@ grade_all() {
   NO_COLOR=1 timeout -k 10 "$limit" "$BUILD/grade" "$@" --json "$json" \
     --logs "$logdir/grade-logs" >"$log" 2>&1
   rc=$?
+  # build/grade's default is secure mode: the report must say the sandbox held.
+  if [ -s "$json" ] && ! grep -q '"sandbox": "bubblewrap' "$json"; then
+    failed=$((failed + 1))
+    failures+=("$name: sandbox")
+    printf '  FAIL  %-50s (the report does not say the tests ran in the sandbox)\n' "$name"
+  fi
   if [ ! -s "$json" ] || { [ "$expect" = passed ] && [ $rc -ne 0 ]; } ||
      { [ "$expect" != passed ] && [ $rc -ne 1 ]; }; then
     failed=$((failed + 1))
@@ -164,6 +170,23 @@ check "figure16: 2 ranges x 50 trials, plot, same seed twice" 300 bash -c '
   RAFTLAB_SEED=2 "$B/sim/figure16_trials" --range 12-24 --trials 50 --out "$out/again.trials" &&
   cmp "$out/12-24.trials" "$out/again.trials"' _ "$logdir" "$BUILD"
 
+# The tests the grader runs are its points file's (never the binary's own
+# list): the two must name the same tests, in the same order.
+check "grader: points.txt names every test of raft_test --list" 60 bash -c '
+  diff <("$1" --list) <(sed -n "s/^\(Test[A-Za-z0-9]*\).*/\1/p" grader/points.txt)' _ "$SKEL"
+# The calls a submission may make: each one the handout lists, and each of
+# the kit's a function of its public headers.
+check "grader: handouts/rules.md lists every allowed call" 60 bash -c '
+  bad=0
+  for n in $(sed "s/#.*//" grader/allowed-calls.txt); do
+    grep -qw -- "$n" handouts/rules.md || { echo "not in handouts/rules.md: $n"; bad=1; }
+    case $n in labrpc_*|codec_*|persister_*)
+      grep -qw -- "$n" labrpc/labrpc.h labrpc/codec.h labrpc/persister.h ||
+        { echo "not in a public header: $n"; bad=1; };;
+    esac
+  done
+  exit $bad'
+
 # A submission that does not compile: exit 2, and a JSON report that says why.
 check "grader: a build failure gets a report" 120 bash -c '
   mkdir -p "$1/nobuild/raft" && cp labs/raft/raft.c "$1/nobuild/raft/" &&
@@ -175,9 +198,8 @@ check "grader: a build failure gets a report" 120 bash -c '
     { echo "no build entry in the JSON report:"; cat "$1/nobuild.json"; exit 1; }' _ "$logdir" "$BUILD"
 
 if [ "$MODE" != quick ]; then
-  echo "== grader: each broken implementation gets its verdict (grader/selftest)"
-  for d in grader/selftest/*/raft; do
-    case=$(basename "$(dirname "$d")")
+  echo "== grader: each broken or hostile submission gets its verdict (grader/selftest)"
+  for case in $(grader/selftest/run.sh --list); do
     check "grader selftest $case" 600 grader/selftest/run.sh "$case"
   done
 fi

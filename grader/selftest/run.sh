@@ -6,6 +6,7 @@
 # it in secure mode (build/grade's default), and checks the verdicts in the
 # JSON report; every case's JSON and JUnit reports must parse strictly.
 #   grader/selftest/run.sh [NAME...]     (from the kit's root; default: all)
+#   grader/selftest/run.sh --list        the cases' names
 # Kinds of case:
 #   grade    two tests, the broken one first: each gets its verdict, and the
 #            first one's report holds the text (so the second still ran)
@@ -45,6 +46,14 @@ CASES=(
   "escape|escape|--run InitialElection3A,BasicAgree3B|passed|passed|"
   "grader|grader_checks||||"
 )
+
+if [ "${1:-}" = --list ]; then
+  for c in "${CASES[@]}"; do
+    IFS='|' read -r _ name _ <<<"$c"
+    echo "$name"
+  done
+  exit 0
+fi
 
 pass=0
 fail=0
