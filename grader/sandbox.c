@@ -18,6 +18,7 @@
 extern char **environ;
 
 static char bwrap[256];
+static bool disable_userns = true; /* bwrap 0.8 and later */
 
 static const char *const BWRAP_DIRS[] = { "/usr/bin/bwrap", "/bin/bwrap", "/usr/local/bin/bwrap", NULL };
 /* The system's own folders, read-only inside: compilers, libraries,
@@ -48,7 +49,8 @@ static void bwrap_args(const sandbox_spec *s, args *a, char links[][256])
     add(a, bwrap);
     add(a, "--unshare-all");
     add(a, "--unshare-user");
-    add(a, "--disable-userns");   /* no nested namespaces with new privileges */
+    if (disable_userns)
+        add(a, "--disable-userns"); /* no nested namespaces with new privileges */
     add(a, "--die-with-parent");  /* the grader gone: the sandbox goes too */
     add(a, "--new-session");      /* no terminal to push input into */
     add(a, "--cap-drop");
@@ -276,12 +278,19 @@ bool sandbox_probe(char *why, size_t len)
                        .fd_err = fd, .own_group = true };
     char err[256];
     int st = sandbox_run(&s, 10, err, sizeof err);
+    char out[300] = "";
+    ssize_t n = pread(fd, out, sizeof out - 1, 0);
+    if (st != 0 && n > 0 && strstr(out, "disable-userns")) {
+        /* An older bwrap (Ubuntu 22.04 has 0.6): the rest still holds. */
+        disable_userns = false;
+        if (ftruncate(fd, 0) == 0 && lseek(fd, 0, SEEK_SET) == 0)
+            st = sandbox_run(&s, 10, err, sizeof err);
+        n = pread(fd, out, sizeof out - 1, 0);
+    }
     if (st == 0) {
         close(fd);
         return true;
     }
-    char out[300] = "";
-    ssize_t n = pread(fd, out, sizeof out - 1, 0);
     out[n > 0 ? n : 0] = '\0';
     out[strcspn(out, "\n")] = '\0';
     close(fd);
