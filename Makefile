@@ -117,8 +117,8 @@ $(GRADE): $(GRADE_OBJ)
 labrpc_test: $(LABRPC_TEST)
 
 VALGRIND ?=
-REPEAT  ?= 1
-JOBS    ?= 1
+REPEAT  ?=
+JOBS    ?=
 POINTS  ?=
 JSON    ?=
 JUNIT   ?=
@@ -130,7 +130,7 @@ SECURE  ?= $(if $(filter labs solution,$(IMPL_DIR)),0,1)
 grade: $(GRADE)
 	@$(GRADE) --impl $(IMPL_DIR) $(if $(filter 1,$(SECURE)),--secure,--no-secure) \
 	  $(if $(filter 1,$(SIM)),--sim) --lab "$(LAB)" --run "$(RUN)" \
-	  --valgrind "$(VALGRIND)" --san "$(SAN)" --repeat $(REPEAT) --jobs $(JOBS) \
+	  --valgrind "$(VALGRIND)" --san "$(SAN)" $(if $(REPEAT),--repeat $(REPEAT)) $(if $(JOBS),--jobs $(JOBS)) \
 	  --points "$(POINTS)" --json "$(JSON)" --junit "$(JUNIT)" --gradescope "$(GRADESCOPE)" \
 	  $(if $(TIMEOUT),--timeout $(TIMEOUT))
 

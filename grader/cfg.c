@@ -72,6 +72,7 @@ struct cfg {
     bool *has_ends;
 
     applog *logs;
+    applog committed;            /* the first value ever applied at each index */
     int *last_applied;
     int max_index, max_index0;
 
@@ -101,6 +102,15 @@ struct cfg {
     const char *wd_phase;
     char wd_call[128];           /* the test thread's current call into raft */
     pthread_t main_thread;       /* the test's own thread (cfg_make's caller) */
+
+    /* The armed crash point (cfg_arm_crash_point). The hook runs on a
+     * labrpc thread under the network's lock: atomics only, no c->mu. */
+    struct {
+        int i;
+        persister *src;
+        _Atomic(persister *) copy;   /* what src held when the answer left */
+        _Atomic bool fired;
+    } cp;
 };
 
 /* ---- time, sleep, random ------------------------------------------------ */
@@ -452,6 +462,42 @@ static bool same(const entry *e, const void *p, size_t len)
 
 /* ---- the appliers --------------------------------------------------------- */
 
+/* Committed values never change: the first value ever applied at index
+ * (by any server, in any incarnation) is the only one any server may apply
+ * or hold in a snapshot there. false (failure recorded) if v differs; notes
+ * v if it is the first. c->mu held. */
+static bool check_committed(cfg *c, int i, int index, const uint8_t *v, size_t len,
+                            const char *how)
+{
+    const entry *first = applog_get(&c->committed, index);
+    if (first) {
+        if (same(first, v, len))
+            return true;
+        char a[96], b[96];
+        fmt_val(a, sizeof a, v, len);
+        fmt_val(b, sizeof b, first->p, first->len);
+        fail_locked(c, "server %d %s %s at index %d, but %s was committed there before: a "
+                    "committed entry changed (it was lost, then overwritten)",
+                    i, how, a, index, b);
+        return false;
+    }
+    if (!applog_reserve(&c->committed, index)) {
+        fail_locked(c, "harness out of memory (the committed history)");
+        return false;
+    }
+    entry *e = &c->committed.e[index];
+    e->p = malloc(len ? len : 1);
+    if (!e->p) {
+        fail_locked(c, "harness out of memory (the committed history)");
+        return false;
+    }
+    if (len)
+        memcpy(e->p, v, len);
+    e->len = len;
+    e->present = true;
+    return true;
+}
+
 /* Replaces server i's view with the snapshot's. Returns "" or writes an error
  * into err. Called with c->mu held. index: the snapshot_index the message
  * claimed, or -1. */
@@ -517,6 +563,22 @@ static void ingest_snap(cfg *c, int i, const void *snap, size_t len, int index,
                  "index %d, the message says %d", i, (int)last, index);
         return;
     }
+    /* Snapshots never take a server back: what it applied stays applied. */
+    if (index != -1 && last < c->last_applied[i]) {
+        applog_clear(&nl);
+        snprintf(err, errsize,
+                 "server %d installed a snapshot up to index %d after it had applied index "
+                 "%d: a snapshot older than what is committed must be ignored, never applied",
+                 i, (int)last, c->last_applied[i]);
+        return;
+    }
+    for (int k = 1; k <= (int)last; k++)
+        if (nl.e[k].present &&
+            !check_committed(c, i, k, nl.e[k].p, nl.e[k].len, "holds in a snapshot")) {
+            applog_clear(&nl);
+            snprintf(err, errsize, "(see the first failure)");
+            return;
+        }
     applog_clear(&c->logs[i]);
     c->logs[i] = nl;
     c->last_applied[i] = last;
@@ -576,11 +638,17 @@ static void apply_command(cfg *c, inst *in, const raft_apply_msg *m)
 
     pthread_mutex_lock(&c->mu);
     bool err = false;
-    if (c->snapshot && idx != c->last_applied[i] + 1) {
-        fail_locked(c, "server %d apply out of order, expected index %d, got %d",
-                    i, c->last_applied[i] + 1, idx);
+    /* In every stage, not only with snapshots (6.5840 checks this in 3D):
+     * an index applied twice, or skipped, is never right. */
+    if (idx != c->last_applied[i] + 1) {
+        fail_locked(c, "server %d apply out of order, expected index %d, got %d%s",
+                    i, c->last_applied[i] + 1, idx,
+                    idx <= c->last_applied[i] ? " (applied twice: did the commit index move "
+                                                "backwards?)" : "");
         err = true;
     }
+    if (!err && !check_committed(c, i, idx, copy, m->command_len, "applied"))
+        err = true;
     if (!err) {
         for (int j = 0; j < c->n; j++) {
             const entry *old = applog_get(&c->logs[j], idx);
@@ -611,8 +679,8 @@ static void apply_command(cfg *c, inst *in, const raft_apply_msg *m)
     } else {
         free(copy);
     }
+    c->last_applied[i] = idx;
     if (c->snapshot) {
-        c->last_applied[i] = idx;
         if ((idx + 1) % CFG_SNAPSHOT_INTERVAL == 0 && in->rf) {
             rf = in->rf;
             snap = make_snap(c, i, idx, &snap_len);
@@ -888,7 +956,9 @@ static void kill_instance(cfg *c, int i)
     pthread_mutex_unlock(&c->mu);
 }
 
-void cfg_crash1(cfg *c, int i)
+/* Crashes server i; its next incarnation starts from frozen (taken over)
+ * if not NULL, else from a copy of what it persisted. */
+static void crash(cfg *c, int i, persister *frozen)
 {
     cfg_disconnect(c, i);
     labrpc_net_delete_server(c->net, c->srvnames[i]);
@@ -904,7 +974,9 @@ void cfg_crash1(cfg *c, int i)
     /* a fresh persister with the old one's content: the dead instance keeps
      * (and may still write) the old one */
     persister *old = c->saved[i];
-    if (old) {
+    if (frozen) {
+        c->saved[i] = frozen;
+    } else if (old) {
         persister *cp = persister_copy(old);
         if (!cp) {
             fail_locked(c, "harness out of memory (persister copy)");
@@ -916,6 +988,62 @@ void cfg_crash1(cfg *c, int i)
     kill_instance(c, i);   /* releases c->mu */
     if (old)
         persister_free(old);
+}
+
+void cfg_crash1(cfg *c, int i)
+{
+    crash(c, i, NULL);
+}
+
+void cfg_set_hostile(cfg *c, bool yes)
+{
+    labrpc_net_hostile(c->net, yes);
+}
+
+/* On a labrpc thread, under the network's lock: see cfg.h. */
+static void crash_point_hook(void *arg)
+{
+    cfg *c = arg;
+    c->cp.copy = persister_copy(c->cp.src);
+    c->cp.fired = true;
+}
+
+bool cfg_arm_crash_point(cfg *c, int i, int after)
+{
+    cfg_disarm_crash_point(c);
+    if (i < 0 || i >= c->n || !c->saved[i] || !c->has_ends[i])
+        return false;
+    c->cp.i = i;
+    c->cp.src = c->saved[i];
+    c->cp.fired = false;
+    if (labrpc_net_crash_point(c->net, c->srvnames[i], after, &c->ends[i * c->n], c->n,
+                               crash_point_hook, c) != LABRPC_OK) {
+        cfg_fail(c, "harness out of memory (a crash point)");
+        return false;
+    }
+    return true;
+}
+
+bool cfg_crash_point_fired(cfg *c)
+{
+    return c->cp.fired;
+}
+
+void cfg_disarm_crash_point(cfg *c)
+{
+    labrpc_net_crash_point(c->net, NULL, 0, NULL, 0, NULL, NULL);
+}
+
+void cfg_crash_at_point(cfg *c, int i)
+{
+    cfg_disarm_crash_point(c);
+    persister *frozen = NULL;
+    if (c->cp.fired && c->cp.i == i) {
+        frozen = c->cp.copy;
+        c->cp.copy = NULL;
+        c->cp.fired = false;
+    }
+    crash(c, i, frozen);
 }
 
 bool cfg_start1(cfg *c, int i)
@@ -1143,6 +1271,9 @@ void cfg_cleanup(cfg *c)
             persister_free(c->saved[i]);
     for (int i = 0; c->logs && i < c->n; i++)
         applog_clear(&c->logs[i]);
+    applog_clear(&c->committed);
+    if (c->cp.copy)
+        persister_free(c->cp.copy);
     while (c->all_insts) {
         inst *in = c->all_insts;
         c->all_insts = in->next;

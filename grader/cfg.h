@@ -138,6 +138,25 @@ bool cfg_connected(cfg *c, int i);
 /* Is an instance of server i running (6.5840's cfg.rafts[i] != nil)? */
 bool cfg_alive(cfg *c, int i);
 void cfg_set_unreliable(cfg *c, bool unreliable);
+/* A network worse than 6.5840's, as real ones are (labrpc_net_hostile):
+ * duplicated requests, stale replays across terms, far more reordering. */
+void cfg_set_hostile(cfg *c, bool yes);
+
+/* Crash points. cfg_arm_crash_point: server i (running) is frozen right
+ * after it answers `after` more requests: that answer goes out, nothing it
+ * does afterwards reaches anyone, and what it had persisted at that moment
+ * is kept (labrpc_net_crash_point). cfg_crash_point_fired says whether that
+ * happened. cfg_crash_at_point disarms and crashes server i: if the point
+ * fired, its next start sees exactly what it had persisted when its answer
+ * left (so a vote or an acknowledgement not yet saved is lost, as on a real
+ * crash); otherwise it is cfg_crash1. One crash point at a time; all three
+ * belong to the test's own thread, and server i must not be crashed
+ * otherwise while armed. Between arming and cfg_crash_at_point, do not
+ * cfg_connect any server: that would enable the frozen server's ends again. */
+bool cfg_arm_crash_point(cfg *c, int i, int after);
+bool cfg_crash_point_fired(cfg *c);
+void cfg_disarm_crash_point(cfg *c);
+void cfg_crash_at_point(cfg *c, int i);
 void cfg_set_long_reordering(cfg *c, bool yes);
 /* Further delays on requests and replies (labrpc_net_delay); false if a
  * range is not sensible. */

@@ -52,6 +52,11 @@
 #define TAIL_LINES 12
 #define REPORT_LINES 25
 #define MAX_TESTS 256
+/* In sim mode a test costs milliseconds of CPU: by default each runs over
+ * this many seeds (and as many at a time as there are processors), so that
+ * a bug that shows on one schedule in a few is caught, and the suite still
+ * takes under a minute on 2 cores. */
+#define SIM_SEEDS 4
 
 typedef struct opts {
     const char *impl, *binary, *lab, *run, *valgrind, *san, *points, *logs;
@@ -80,7 +85,7 @@ typedef struct run {
     char secret[40];     /* this run's, in hex: see main.c */
 } run;
 
-static opts O = { .secure = true, .repeat = 1, .jobs = 1, .mem_mb = 16384, .fsize_mb = 512, .nproc = 16384 };
+static opts O = { .secure = true, .mem_mb = 16384, .fsize_mb = 512, .nproc = 16384 };
 static char kit[PATH_MAX];         /* the kit's root folder ("" if unknown) */
 static char binary[PATH_MAX];
 static test tests[MAX_TESTS];
@@ -1067,15 +1072,17 @@ static void usage(FILE *f)
 "  --san KIND        address, undefined or thread: a sanitizer build (SAN=)\n"
 "  --supp FILE       helgrind suppressions (default grader/helgrind.supp)\n"
 "Repeats:\n"
-"  --repeat N        run each test N times (REPEAT=)\n"
-"  --jobs J          J runs at a time (JOBS=); default 1\n"
+"  --repeat N        run each test N times (REPEAT=); default 1, and with --sim\n"
+"                    %d, each on its own seed (unless RAFTLAB_SEED fixes one)\n"
+"  --jobs J          J runs at a time (JOBS=); default 1, with --sim one a CPU\n"
 "Limits (per test process):\n"
 "  --timeout S       wall-clock seconds before the group is killed\n"
 "                    (default %d, x%d under valgrind, x2 with SAN=thread)\n"
 "  --mem-limit MB    address space (default %ld; not under valgrind/ASan/TSan)\n"
 "  --fsize-limit MB  largest output (default %ld)\n"
-"  --nproc N         processes+threads of the user (default %ld; not for root;\n"
-"                    the harness itself stops a test past %d threads)\n"
+"  --nproc N         processes+threads of the user (default %ld; root is exempt\n"
+"                    but secure mode runs tests as nobody; the harness itself\n"
+"                    stops a test past %d threads)\n"
 "Points and reports:\n"
 "  --points FILE     'TestName points' lines (POINTS=; default grader/points.txt)\n"
 "  --json FILE       JSON report (JSON=)\n"
@@ -1090,7 +1097,7 @@ static void usage(FILE *f)
 "then a summary: per test, per stage (wall and CPU time), points.\n"
 "Exit status: 0 every selected test passed; 1 some did not; 2 usage or build\n"
 "error.\n",
-            VALGRIND_FACTOR, TEST_LIMIT_S, VALGRIND_FACTOR, O.mem_mb, O.fsize_mb, O.nproc,
+            VALGRIND_FACTOR, SIM_SEEDS, TEST_LIMIT_S, VALGRIND_FACTOR, O.mem_mb, O.fsize_mb, O.nproc,
             CFG_MAX_THREADS);
 }
 
@@ -1365,6 +1372,15 @@ int main(int argc, char **argv)
     color = tty && !(nc && nc[0]);
     if (!O.impl && !O.binary)
         O.impl = "labs";
+    /* A fixed seed (RAFTLAB_SEED, make grade SEED=) replays one schedule. */
+    const char *seed = getenv("RAFTLAB_SEED");
+    bool many_seeds = O.sim && !(seed && seed[0]);
+    if (O.repeat <= 0)
+        O.repeat = many_seeds ? SIM_SEEDS : 1;
+    if (O.jobs <= 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        O.jobs = many_seeds && cpus > 1 ? (int)(cpus < 64 ? cpus : 64) : 1;
+    }
     if (O.timeout <= 0)
         O.timeout = TEST_LIMIT_S * (O.valgrind ? VALGRIND_FACTOR : O.san && !strcmp(O.san, "thread") ? 2 : 1);
     static char supp[PATH_MAX], points[PATH_MAX];

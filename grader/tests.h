@@ -42,10 +42,15 @@ typedef struct raft_test_def {
     void (*fn)(void);   /* the CUnit test function */
 } raft_test_def;
 
-/* Each stage's tests, ending with {NULL, NULL}. */
+/* Each stage's tests, ending with {NULL, NULL}: 6.5840's (test_3x.c), then
+ * raftlab's own (test_ours.c). */
 extern const raft_test_def tests_3a[];
 extern const raft_test_def tests_3b[];
 extern const raft_test_def tests_3c[];
 extern const raft_test_def tests_3d[];
+extern const raft_test_def ours_3a[];
+extern const raft_test_def ours_3b[];
+extern const raft_test_def ours_3c[];
+extern const raft_test_def ours_3d[];
 
 #endif

@@ -120,7 +120,16 @@ typedef struct reg {
 struct labrpc_net {
     pthread_mutex_t mu;
     unsigned seed;
-    bool reliable, long_reordering, long_delays;
+    bool reliable, long_reordering, long_delays, hostile;
+    /* The armed crash point (labrpc_net_crash_point), or name NULL. */
+    struct {
+        char *name;
+        int left;
+        labrpc_end **ends;
+        int nends;
+        void (*hook)(void *arg);
+        void *arg;
+    } crash;
     int delay_ms[2][2];             /* labrpc_net_delay: [request/reply][min/max]; 0 = none */
     bool stopping;
     labrpc_end *ends;
@@ -151,6 +160,10 @@ long labrpc_spin_ns = SPIN_NS_DEFAULT;
 
 /* The end whose callback this thread is running, to refuse a self-cancel. */
 static _Thread_local labrpc_end *cb_end;
+
+static void crash_point(labrpc_net *net, reg **pp);
+static void remove_reg(labrpc_net *net, reg **pp);
+static void crash_disarm(labrpc_net *net);
 
 static int64_t now_ns(void)
 {
@@ -606,6 +619,12 @@ static void dispatch(labrpc_net *net, call *c)
             complete(net, c, LABRPC_OK, reply, reply_len);
         }
     }
+    if (still_there && status == LABRPC_OK && net->crash.name)
+        for (reg **pp = &net->servers; *pp; pp = &(*pp)->next)
+            if ((*pp)->srv == srv) {
+                crash_point(net, pp);
+                break;
+            }
 }
 
 /* Runs one event; net->mu held on entry and exit. */
@@ -761,6 +780,7 @@ void labrpc_net_cleanup(labrpc_net *net)
     if (!net)
         return;
     pthread_mutex_lock(&net->mu);
+    crash_disarm(net);
     /* Fail every call not yet completed, then let callers and callbacks see
      * it before the threads go. */
     for (labrpc_end *e = net->ends; e; e = e->next) {
@@ -827,6 +847,62 @@ void labrpc_net_long_reordering(labrpc_net *net, bool yes)
     pthread_mutex_lock(&net->mu);
     net->long_reordering = yes;
     pthread_mutex_unlock(&net->mu);
+}
+
+void labrpc_net_hostile(labrpc_net *net, bool yes)
+{
+    pthread_mutex_lock(&net->mu);
+    net->hostile = yes;
+    pthread_mutex_unlock(&net->mu);
+}
+
+static void crash_disarm(labrpc_net *net)
+{
+    free(net->crash.name);
+    free(net->crash.ends);
+    memset(&net->crash, 0, sizeof net->crash);
+}
+
+int labrpc_net_crash_point(labrpc_net *net, const char *name, int after, labrpc_end *const *ends,
+                           int nends, void (*hook)(void *arg), void *arg)
+{
+    if (!net || (name && (after < 1 || nends < 0 || (nends && !ends) || !hook)))
+        return LABRPC_EINVAL;
+    char *n = name ? dup_str(name) : NULL;
+    labrpc_end **e = name ? malloc(sizeof *e * (size_t)(nends ? nends : 1)) : NULL;
+    if (name && (!n || !e)) {
+        free(n);
+        free(e);
+        return LABRPC_ENOMEM;
+    }
+    if (nends)
+        memcpy(e, ends, sizeof *e * (size_t)nends);
+    pthread_mutex_lock(&net->mu);
+    crash_disarm(net);
+    if (name) {
+        net->crash.name = n;
+        net->crash.left = after;
+        net->crash.ends = e;
+        net->crash.nends = nends;
+        net->crash.hook = hook;
+        net->crash.arg = arg;
+    }
+    pthread_mutex_unlock(&net->mu);
+    return LABRPC_OK;
+}
+
+/* After server r answered a request: the armed crash point, if this was
+ * its last answer (net->mu held). */
+static void crash_point(labrpc_net *net, reg **pp)
+{
+    reg *r = *pp;
+    if (!net->crash.name || strcmp(net->crash.name, r->name) != 0 || --net->crash.left > 0)
+        return;
+    for (int k = 0; k < net->crash.nends; k++)
+        net->crash.ends[k]->enabled = false;
+    remove_reg(net, pp);   /* its running handlers' replies are dropped */
+    net->crash.hook(net->crash.arg);
+    crash_disarm(net);
 }
 
 void labrpc_net_long_delays(labrpc_net *net, bool yes)
@@ -1026,6 +1102,51 @@ int labrpc_net_server_count(labrpc_net *net, const char *name)
 /* ---- calls ------------------------------------------------------------- */
 
 /* Creates and launches a call; on success returns it with net->mu held. */
+static void schedule_request(labrpc_net *net, call *c);
+
+/* A stale replay's reply goes nowhere. */
+static void ghost_done(void *arg, int status, const uint8_t *reply, size_t reply_len)
+{
+    (void)arg, (void)status, (void)reply, (void)reply_len;
+}
+
+/* Links c into its end's pending calls (net->mu held). */
+static void link_call(labrpc_net *net, call *c)
+{
+    labrpc_end *end = c->end;
+    end->unfinished++;
+    net->unfinished++;
+    c->end_next = end->pending;
+    if (end->pending)
+        end->pending->end_prev = c;
+    end->pending = c;
+}
+
+/* Hostile mode: the request of c delivered once more, later (see
+ * labrpc_net_hostile). Out of memory: no replay (net->mu held). */
+static void ghost(labrpc_net *net, const call *c)
+{
+    call *g = calloc(1, sizeof *g);
+    if (!g)
+        return;
+    g->method = dup_str(c->method);
+    g->args = malloc(c->args_len ? c->args_len : 1);
+    if (!g->method || !g->args) {
+        free(g->method);
+        free(g->args);
+        free(g);
+        return;
+    }
+    if (c->args_len)
+        memcpy(g->args, c->args, c->args_len);
+    g->args_len = c->args_len;
+    g->end = c->end;
+    g->done = ghost_done;
+    g->refs = 1;
+    link_call(net, g);
+    schedule(net, g, EV_DISPATCH, 100 + rnd(net, 2901));
+}
+
 static int start_call(labrpc_end *end, const char *method, const void *args,
                       size_t args_len, labrpc_done_fn done, void *arg, call **out)
 {
@@ -1064,31 +1185,39 @@ static int start_call(labrpc_end *end, const char *method, const void *args,
     }
     net->total_count++;
     net->total_bytes += (int64_t)args_len;
-    end->unfinished++;
-    net->unfinished++;
-    c->end_next = end->pending;
-    if (end->pending)
-        end->pending->end_prev = c;
-    end->pending = c;
+    link_call(net, c);
+    schedule_request(net, c);
+    *out = c;
+    return LABRPC_OK;
+}
 
+/* The request leg of a new call (net->mu held). */
+static void schedule_request(labrpc_net *net, call *c)
+{
+    labrpc_end *end = c->end;
     if (end->enabled && find_reg(net, end->server_name)) {
+        int ms = 0;
+        bool lost = false;
         if (!net->reliable) {
-            int ms = rnd(net, 27);
+            ms = rnd(net, 27);
             ms += leg_delay(net, LEG_REQUEST);   /* its own statement: draws in a fixed order */
-            if (rnd(net, 1000) < 100)
-                schedule(net, c, EV_FAIL, ms);      /* request lost */
-            else
-                schedule(net, c, EV_DISPATCH, ms);
+            lost = rnd(net, 1000) < 100;
         } else {
-            schedule(net, c, EV_DISPATCH, leg_delay(net, LEG_REQUEST));
+            ms = leg_delay(net, LEG_REQUEST);
         }
+        /* Hostile draws come last and only when on: other runs keep their
+         * schedules. */
+        if (net->hostile) {
+            ms += rnd(net, 101);
+            if (!lost && rnd(net, 4) == 0)
+                ghost(net, c);
+        }
+        schedule(net, c, lost ? EV_FAIL : EV_DISPATCH, ms);
     } else {
         /* No reply will come: fail after a timeout-like delay. */
         int ms = net->long_delays ? rnd(net, 7000) : rnd(net, 100);
         schedule(net, c, EV_FAIL, ms);
     }
-    *out = c;
-    return LABRPC_OK;
 }
 
 int labrpc_call(labrpc_end *end, const char *method, const void *args,

@@ -98,6 +98,29 @@ void labrpc_net_cleanup(labrpc_net *net);
 void labrpc_net_reliable(labrpc_net *net, bool yes);
 void labrpc_net_long_reordering(labrpc_net *net, bool yes);
 void labrpc_net_long_delays(labrpc_net *net, bool yes);
+/* A network allowed to be worse than 6.5840's, as a real one is: with
+ * yes, each request waits a further 0-100 ms (far more reordering), and one
+ * in four delivered requests is delivered again later, 100-3000 ms after
+ * it was sent: a duplicate that arrives after newer requests, often after
+ * a new term and a new leader (a stale replay). The replay's reply goes
+ * nowhere, and it is in no counter. Figure 2 tolerates all of this: a
+ * correct Raft passes with it. Deterministic per seed in sim mode. */
+void labrpc_net_hostile(labrpc_net *net, bool yes);
+
+/* A crash point, for the harness: once the server registered under name
+ * has answered `after` more requests (after >= 1), the network freezes it
+ * at the moment that answer leaves, all at once under its lock: that reply
+ * goes out as usual, replies of its handlers still running are dropped,
+ * the server is deleted (labrpc_net_delete_server), its own client ends
+ * ends[0..nends-1] (copied) are disabled, and then hook(arg) runs, still
+ * at that moment and on a labrpc thread: it must be quick and call nothing
+ * of labrpc (the harness copies the persister there, so that the restart
+ * sees exactly what was saved before the answer left). One crash point at
+ * a time: a new call replaces the armed one; name NULL disarms it, and
+ * after that returns the hook will not run. LABRPC_OK, LABRPC_EINVAL or
+ * LABRPC_ENOMEM. */
+int labrpc_net_crash_point(labrpc_net *net, const char *name, int after, labrpc_end *const *ends,
+                           int nends, void (*hook)(void *arg), void *arg);
 /* Every request the network delivers waits a further request_min_ms ..
  * request_max_ms, and every reply reply_min_ms .. reply_max_ms (uniform,
  * from the seed), on top of the delays above: a slower network, or a server
