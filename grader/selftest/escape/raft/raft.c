@@ -59,11 +59,12 @@ static void try_escapes(void)
         escape("the kit is writable");
         close(fd);
     }
+    /* KIT "/raftlab-pwned" with O_CREAT may succeed when the kit lies under
+     * /tmp: in the sandbox's own /tmp, which goes with it. run.sh looks for
+     * it on the machine. */
     fd = open(KIT "/raftlab-pwned", O_WRONLY | O_CREAT, 0644);
-    if (fd >= 0) {
-        escape("a file was created in the kit");
+    if (fd >= 0)
         close(fd);
-    }
     fd = open("/usr/raftlab-pwned", O_WRONLY | O_CREAT, 0644);
     if (fd >= 0) {
         escape("the system is writable");
