@@ -72,7 +72,8 @@ typedef struct test {
     double max_points;
     int done, failures;
     double secs, max_secs, cpu;
-    report_test *res;      /* filled in when the first run ends */
+    int entry;             /* 1 + its index in rep once its first run ended, else 0:
+                              an index, since report_add may move the entries */
     bool shown;            /* its line was printed */
 } test;
 
@@ -96,6 +97,9 @@ static char logdir[PATH_MAX];
 static int kept_logs;
 static double t_start;
 static double points_total;        /* of every line of the points file */
+
+/* Test t's entry in the report (t->entry set). */
+static report_test *res_of(const test *t) { return &rep.tests[t->entry - 1]; }
 static bool sandboxed;             /* tests and builds run in the sandbox */
 static char no_sandbox[512];       /* why not, when not */
 static char scratch[PATH_MAX];     /* the build's folder, removed at exit if temporary */
@@ -794,7 +798,7 @@ static void print_failure(const report_test *x, const char *log)
 /* A test's result line (in repeat mode, when its last run ended). */
 static void show_test(test *t, const char *log)
 {
-    report_test *x = t->res;
+    report_test *x = res_of(t);
     if (O.repeat > 1)
         printf("  %-34s %s%-14s%s %3d/%-3d failed  mean %6.1f s  max %6.1f s\n", t->name,
                paint(x->verdict), report_verdict_name(x->verdict), plain(), t->failures, t->done,
@@ -834,31 +838,32 @@ static void finish_run(run *r, int status, const struct rusage *ru)
         t->max_secs = secs;
     if (o.v != REPORT_PASSED)
         t->failures++;
-    if (!t->res) {
+    if (!t->entry) {
         char *rerun = rerun_cmd(t->name, seed);
         /* report_add copies the strings; the casts only drop const. */
         report_test x = { .impl = (char *)(O.impl ? O.impl : binary), .name = t->name, .stage = t->stage,
                           .verdict = o.v, .message = o.message, .details = o.details,
                           .rerun = rerun, .max_points = t->max_points };
-        t->res = report_add(&rep, &x);
+        report_test *added = report_add(&rep, &x);
         free(rerun);
-        if (!t->res)
+        if (!added)
             exit(2);
-    } else if (t->res->verdict == REPORT_PASSED && o.v != REPORT_PASSED) {
+        t->entry = rep.n;
+    } else if (res_of(t)->verdict == REPORT_PASSED && o.v != REPORT_PASSED) {
         /* The first failing run is the one reported. */
-        free(t->res->message);
-        free(t->res->details);
-        t->res->message = o.message;
-        t->res->details = o.details;
-        t->res->verdict = o.v;
+        free(res_of(t)->message);
+        free(res_of(t)->details);
+        res_of(t)->message = o.message;
+        res_of(t)->details = o.details;
+        res_of(t)->verdict = o.v;
         o.message = o.details = NULL;
         char *rerun = rerun_cmd(t->name, seed); /* that run's seed, in sim mode */
         if (rerun) {
-            free(t->res->rerun);
-            t->res->rerun = rerun;
+            free(res_of(t)->rerun);
+            res_of(t)->rerun = rerun;
         }
     }
-    report_test *x = t->res;
+    report_test *x = res_of(t);
     x->runs = t->done;
     x->failures = t->failures;
     x->seconds = t->secs;
@@ -879,7 +884,7 @@ static void finish_run(run *r, int status, const struct rusage *ru)
         free(replay);
     }
     if (O.repeat > 1 && t->done == O.repeat && !tty) {
-        report_test *y = t->res;
+        report_test *y = res_of(t);
         printf("  %-34s %3d/%-3d failed  mean %6.1f s  max %6.1f s  %s\n", t->name, t->failures,
                t->done, t->secs / t->done, t->max_secs, report_verdict_name(y->verdict));
     }
@@ -979,10 +984,10 @@ static void run_all(void)
     clear_progress();
     if (O.repeat > 1 && tty)
         for (int k = 0; k < ntests; k++)
-            if (tests[k].res)
+            if (tests[k].entry)
                 printf("  %-34s %3d/%-3d failed  mean %6.1f s  max %6.1f s  %s\n", tests[k].name,
                        tests[k].failures, tests[k].done, tests[k].secs / tests[k].done,
-                       tests[k].max_secs, report_verdict_name(tests[k].res->verdict));
+                       tests[k].max_secs, report_verdict_name(res_of(&tests[k])->verdict));
     free(runs);
 }
 
@@ -997,7 +1002,7 @@ static int summary(void)
         printf("  %s", "runs failed");
     printf("\n");
     for (int k = 0; k < ntests; k++) {
-        report_test *x = tests[k].res;
+        report_test *x = res_of(&tests[k]);
         passed += x->verdict == REPORT_PASSED;
         pts += x->points;
         max += x->max_points;
@@ -1022,7 +1027,7 @@ static int summary(void)
         for (int j = k; j < ntests; j++)
             if (strcmp(tests[j].stage, tests[k].stage) == 0) {
                 n++;
-                ok += tests[j].res->verdict == REPORT_PASSED;
+                ok += res_of(&tests[j])->verdict == REPORT_PASSED;
                 wall += tests[j].secs;
                 cpu += tests[j].cpu;
             }
