@@ -921,6 +921,32 @@ void cfg_connect(cfg *c, int i)
     }
 }
 
+void cfg_link(cfg *c, int i, int j, bool up)
+{
+    if (c->has_ends[i])
+        labrpc_net_enable(c->net, c->ends[i * c->n + j], up);
+    if (c->has_ends[j])
+        labrpc_net_enable(c->net, c->ends[j * c->n + i], up);
+}
+
+void cfg_link_one_way(cfg *c, int from, int to, bool up)
+{
+    if (c->has_ends[from])
+        labrpc_net_enable(c->net, c->ends[from * c->n + to], up);
+}
+
+void cfg_hold(cfg *c, int from, int to, bool hold)
+{
+    if (c->has_ends[from])
+        labrpc_end_hold(c->ends[from * c->n + to], hold);
+}
+
+void cfg_release(cfg *c, int from, int to)
+{
+    if (c->has_ends[from])
+        labrpc_end_release(c->ends[from * c->n + to]);
+}
+
 void cfg_disconnect(cfg *c, int i)
 {
     pthread_mutex_lock(&c->mu);

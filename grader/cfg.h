@@ -135,6 +135,15 @@ void cfg_crash1(cfg *c, int i);
 void cfg_connect(cfg *c, int i);
 void cfg_disconnect(cfg *c, int i);
 bool cfg_connected(cfg *c, int i);
+/* Finer than connect/disconnect, for constructed scenarios (the test's own
+ * thread): the link between i and j both ways, or from -> to alone; and
+ * requests from -> to held in the network (labrpc_end_hold) until
+ * cfg_release sends them, stale. cfg_connect and cfg_disconnect set every
+ * link of a server again. */
+void cfg_link(cfg *c, int i, int j, bool up);
+void cfg_link_one_way(cfg *c, int from, int to, bool up);
+void cfg_hold(cfg *c, int from, int to, bool hold);
+void cfg_release(cfg *c, int from, int to);
 /* Is an instance of server i running (6.5840's cfg.rafts[i] != nil)? */
 bool cfg_alive(cfg *c, int i);
 void cfg_set_unreliable(cfg *c, bool unreliable);

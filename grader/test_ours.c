@@ -59,6 +59,46 @@ static void no_term_churn(cfg *c)
     cfg_end(c);
 }
 
+/* ---- 3A: one vote per term (constructed) --------------------------------- */
+
+/* Three peers, every link cut but a -> v and b -> v, and those held: the
+ * (pre-)vote requests of a and b wait in the network until both have asked,
+ * then arrive together. Both can then stand in the same term, and v may
+ * vote for one of them only; if it votes for both, a and b both lead that
+ * term, and election safety fails. Then every link comes back. */
+static void one_vote_per_term(cfg *c)
+{
+    int servers = cfg_n(c);
+    cfg_begin(c, "Test (3A): two candidates at once, one vote each term (raftlab)");
+    for (int round = 0; round < 4; round++) {
+        cfg_check_one_leader(c);
+        CHECK(c);
+        int v = cfg_rand(c) % servers, a = (v + 1) % servers, b = (v + 2) % servers;
+        for (int i = 0; i < servers; i++)
+            for (int j = i + 1; j < servers; j++)
+                cfg_link(c, i, j, false);
+        cfg_hold(c, a, v, true);
+        cfg_hold(c, b, v, true);
+        cfg_link_one_way(c, a, v, true);
+        cfg_link_one_way(c, b, v, true);
+        cfg_sleep_ms(RAFT_ELECTION_TIMEOUT);   /* both ask, held */
+        cfg_hold(c, a, v, false);
+        cfg_hold(c, b, v, false);
+        cfg_release(c, a, v);
+        cfg_release(c, b, v);
+        for (int step = 0; step < 100; step++) {
+            observe(c);                         /* two leaders of a term fail here */
+            CHECK(c);
+            cfg_sleep_ms(10);
+        }
+        for (int i = 0; i < servers; i++)
+            cfg_connect(c, i);
+    }
+    cfg_check_one_leader(c);
+    CHECK(c);
+    cfg_end(c);
+}
+
 /* ---- 3B: duplicated and stale requests ---------------------------------- */
 
 static void stale_replays(cfg *c)
@@ -94,6 +134,215 @@ static void stale_replays(cfg *c)
         cfg_connect(c, i);
     cfg_one_int(c, cfg_rand63(c), servers, true);
     CHECK(c);
+    cfg_end(c);
+}
+
+/* ---- 3B: a late AppendEntries from an old leader (constructed) ----------- */
+
+/* Three peers. The leader a is cut off from b, takes entries that cannot
+ * commit, and its AppendEntries carrying them to c are held in the network;
+ * then a is cut off from c too. b and c commit other entries at the same
+ * indexes, in a new term. Only then do a's old AppendEntries reach c. A
+ * correct c rejects them (their term is old). If c took them, its log now
+ * holds a's entries where others were committed; a and c alone then choose
+ * a leader and commit, and the history check sees a committed entry change. */
+static void stale_append(cfg *c)
+{
+    int servers = cfg_n(c);
+    cfg_begin(c, "Test (3B): a deposed leader's late AppendEntries (raftlab)");
+    cfg_one_int(c, cfg_rand63(c), servers, true);
+    CHECK(c);
+    for (int round = 0; round < 3; round++) {
+        int a = cfg_check_one_leader(c);
+        CHECK(c);
+        int b = (a + 1) % servers, other = (a + 2) % servers;
+        cfg_hold(c, a, other, true);
+        cfg_link(c, a, b, false);
+        for (int k = 0; k < 3; k++)
+            cfg_start_int(c, a, cfg_rand63(c), NULL, NULL);
+        CHECK(c);
+        cfg_sleep_ms(300);          /* a's AppendEntries to other: held */
+        cfg_link(c, a, other, false);
+        cfg_hold(c, a, other, false);
+        for (int k = 0; k < 3; k++) {
+            cfg_one_int(c, cfg_rand63(c), servers - 1, true);
+            CHECK(c);
+        }
+        cfg_link_one_way(c, a, other, true);
+        cfg_release(c, a, other);   /* the stale ones arrive now */
+        cfg_sleep_ms(200);
+        observe(c);
+        CHECK(c);
+        cfg_disconnect(c, b);
+        cfg_connect(c, a);          /* a and other alone */
+        cfg_one_int(c, cfg_rand63(c), servers - 1, true);
+        CHECK(c);
+        cfg_connect(c, b);
+        cfg_one_int(c, cfg_rand63(c), servers, true);
+        CHECK(c);
+    }
+    cfg_end(c);
+}
+
+/* ---- 3B: the paper's Figure 8, built (constructed) ------------------------ */
+
+/* Cuts every link between servers (cfg_connect brings a server's back). */
+static void cut_all(cfg *c)
+{
+    for (int i = 0; i < cfg_n(c); i++)
+        for (int j = i + 1; j < cfg_n(c); j++)
+            cfg_link(c, i, j, false);
+}
+
+/* Links up among the k servers of ids. */
+static void group(cfg *c, const int *ids, int k)
+{
+    for (int x = 0; x < k; x++)
+        for (int y = x + 1; y < k; y++)
+            cfg_link(c, ids[x], ids[y], true);
+}
+
+/* Polls the k servers of ids (every 5 ms, up to 5 s) for one that leads a
+ * term above min_term: its id (and *term), or -1. */
+static int wait_leader(cfg *c, const int *ids, int k, int min_term, int *term)
+{
+    for (int step = 0; step < 1000; step++) {
+        for (int x = 0; x < k; x++) {
+            bool leader;
+            if (cfg_get_state(c, ids[x], term, &leader) && leader && *term > min_term)
+                return ids[x];
+        }
+        if (cfg_failed(c))
+            return -1;
+        cfg_sleep_ms(5);
+    }
+    return -1;
+}
+
+/* Figure 8 of the Raft paper, step by step on five servers: (a) s1 leads
+ * term t and replicates an entry X to s2 only; (b) s5 leads a later term
+ * with s3 and s4 and takes an entry of its own at X's index; (c) s1 or s2
+ * leads a still later term with s3 and copies X to s3: a majority holds X,
+ * but no entry of the leader's own term is there, so X is not committed;
+ * (d) s5 leads again with s3 and s4 (its log is the most up to date) and
+ * commits its own entry where X was. A leader that counted replicas of X in
+ * (c) applied X as committed: the history check sees it replaced. */
+static void figure8_built(cfg *c)
+{
+    int servers = cfg_n(c);
+    cfg_begin(c, "Test (3B): the paper's Figure 8, built (raftlab)");
+    for (int round = 0; round < 3; round++) {
+        cfg_one_int(c, cfg_rand63(c), servers, true);
+        CHECK(c);
+        int s1 = cfg_check_one_leader(c);
+        CHECK(c);
+        int t, t5, tl;
+        bool leader;
+        cfg_get_state(c, s1, &t, &leader);
+        int s2 = (s1 + 1) % servers, o[3] = { (s1 + 2) % servers, (s1 + 3) % servers,
+                                              (s1 + 4) % servers };
+        /* (a) */
+        cut_all(c);
+        cfg_link(c, s1, s2, true);
+        cfg_start_int(c, s1, cfg_rand63(c), NULL, NULL);
+        CHECK(c);
+        cfg_sleep_ms(200);
+        /* (b) */
+        cfg_link(c, s1, s2, false);
+        group(c, o, 3);
+        int s5 = wait_leader(c, o, 3, t, &t5);
+        CHECK(c);
+        if (s5 < 0)
+            FAILF(c, "three connected servers of five elected no leader in 5 s");
+        cut_all(c);
+        cfg_start_int(c, s5, cfg_rand63(c), NULL, NULL);
+        CHECK(c);
+        int s3 = o[0] == s5 ? o[1] : o[0], s4 = o[0] + o[1] + o[2] - s5 - s3;
+        /* (c) */
+        int mid[3] = { s1, s2, s3 };
+        group(c, mid, 3);
+        int ids[2] = { s1, s2 };
+        int l = wait_leader(c, ids, 2, t5, &tl);
+        CHECK(c);
+        if (l < 0)
+            FAILF(c, "servers %d and %d, with %d, elected neither of them in 5 s", s1, s2, s3);
+        cfg_sleep_ms(500);
+        /* (d) */
+        cut_all(c);
+        int last[3] = { s5, s3, s4 };
+        group(c, last, 3);
+        if (wait_leader(c, last, 3, tl, &t) < 0) {
+            CHECK(c);
+            FAILF(c, "servers %d, %d and %d elected no leader in 5 s", s5, s3, s4);
+        }
+        cfg_one_int(c, cfg_rand63(c), 3, true);
+        CHECK(c);
+        for (int i = 0; i < servers; i++)
+            cfg_connect(c, i);
+    }
+    cfg_one_int(c, cfg_rand63(c), servers, true);
+    CHECK(c);
+    cfg_end(c);
+}
+
+/* ---- 3C: a vote survives a crash (constructed) --------------------------- */
+
+/* Three peers in term t. b crashes (it keeps term t). The other two elect a
+ * leader a in term t+1 with the vote of v, and v crashes the moment a leads,
+ * then a. v and b restart: b's first election is in term t+1 too, and v must
+ * remember that it voted for a there. If v votes again, b leads term t+1,
+ * which a led: election safety fails. A round whose election took more than
+ * one term proves nothing and is simply repeated. */
+static void vote_after_crash(cfg *c)
+{
+    int servers = cfg_n(c);
+    cfg_begin(c, "Test (3C): a vote survives a crash (raftlab)");
+    cfg_one_int(c, cfg_rand63(c), servers, true);
+    CHECK(c);
+    int done = 0;
+    for (int round = 0; round < 12 && done < 3; round++) {
+        int t0 = cfg_check_terms(c);
+        CHECK(c);
+        int b = cfg_rand(c) % servers, x = (b + 1) % servers, y = (b + 2) % servers;
+        cfg_crash1(c, b);
+        /* x and y apart until the leader's term is over, then together. */
+        cfg_link(c, x, y, false);
+        cfg_sleep_ms(RAFT_ELECTION_TIMEOUT);
+        cfg_link(c, x, y, true);
+        int a = -1, term = -1;
+        for (int step = 0; step < 2000 && a < 0; step++) {
+            for (int i = x; a < 0; i = y) {
+                bool leader;
+                if (cfg_get_state(c, i, &term, &leader) && leader)
+                    a = i;
+                if (i == y)
+                    break;
+            }
+            CHECK(c);
+            if (a < 0)
+                cfg_sleep_ms(2);
+        }
+        if (a < 0)
+            FAILF(c, "no leader among two connected servers after 4 s");
+        int v = a == x ? y : x;
+        cfg_crash1(c, v);           /* the moment a leads: v's vote must be on disk */
+        cfg_crash1(c, a);
+        cfg_start1(c, v);
+        CHECK(c);
+        cfg_start1(c, b);
+        CHECK(c);
+        cfg_connect(c, v);
+        cfg_connect(c, b);
+        done += term == t0 + 1;
+        /* b's election: a second leader of term t+1 fails here. */
+        cfg_check_one_leader(c);
+        CHECK(c);
+        cfg_start1(c, a);
+        CHECK(c);
+        cfg_connect(c, a);
+        cfg_one_int(c, cfg_rand63(c), servers, true);
+        CHECK(c);
+    }
     cfg_end(c);
 }
 
@@ -200,20 +449,28 @@ static void stale_snapshots(cfg *c)
 }
 
 static void TestNoTermChurn3A(void) { run_test(5, false, false, no_term_churn); }
+static void TestOneVotePerTerm3A(void) { run_test(3, false, false, one_vote_per_term); }
 static void TestStaleReplays3B(void) { run_test(5, false, false, stale_replays); }
+static void TestStaleAppend3B(void) { run_test(3, false, false, stale_append); }
+static void TestFigure8Built3B(void) { run_test(5, false, false, figure8_built); }
+static void TestVoteAfterCrash3C(void) { run_test(3, false, false, vote_after_crash); }
 static void TestCrashPoints3C(void) { run_test(5, false, false, crash_points_3c); }
 static void TestStaleSnapshots3D(void) { run_test(3, false, true, stale_snapshots); }
 static void TestCrashPoints3D(void) { run_test(5, false, true, crash_points_3d); }
 
 const raft_test_def ours_3a[] = {
     { "TestNoTermChurn3A", TestNoTermChurn3A },
+    { "TestOneVotePerTerm3A", TestOneVotePerTerm3A },
     { NULL, NULL },
 };
 const raft_test_def ours_3b[] = {
     { "TestStaleReplays3B", TestStaleReplays3B },
+    { "TestStaleAppend3B", TestStaleAppend3B },
+    { "TestFigure8Built3B", TestFigure8Built3B },
     { NULL, NULL },
 };
 const raft_test_def ours_3c[] = {
+    { "TestVoteAfterCrash3C", TestVoteAfterCrash3C },
     { "TestCrashPoints3C", TestCrashPoints3C },
     { NULL, NULL },
 };

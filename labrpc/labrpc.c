@@ -76,6 +76,8 @@ struct labrpc_end {
     int unfinished;         /* calls made and not yet finished */
     call *pending;          /* calls not yet completed */
     pthread_cond_t drained; /* unfinished reached 0 */
+    bool hold;              /* labrpc_end_hold: requests wait in held_* */
+    call *held_first, *held_last;
     labrpc_end *next;
 };
 
@@ -109,6 +111,7 @@ struct call {
     call *end_prev, *end_next;  /* end->pending, while not completed */
     labrpc_server *srv;         /* server whose handler runs it now */
     call *srv_prev, *srv_next;  /* srv->running */
+    call *held_next;            /* end->held_first's list */
 };
 
 typedef struct reg {
@@ -164,6 +167,7 @@ static _Thread_local labrpc_end *cb_end;
 static void crash_point(labrpc_net *net, reg **pp);
 static void remove_reg(labrpc_net *net, reg **pp);
 static void crash_disarm(labrpc_net *net);
+static void release_held(labrpc_net *net, labrpc_end *end, bool deliver);
 
 static int64_t now_ns(void)
 {
@@ -787,6 +791,7 @@ void labrpc_net_cleanup(labrpc_net *net)
         e->cancelled = true;
         while (e->pending)
             complete(net, e->pending, LABRPC_FAIL, NULL, 0);
+        release_held(net, e, false);
     }
     for (reg *r = net->servers; r; r = r->next)
         while (r->srv->running) {
@@ -1068,6 +1073,37 @@ void labrpc_net_enable(labrpc_net *net, labrpc_end *end, bool enabled)
     pthread_mutex_unlock(&net->mu);
 }
 
+/* Empties end's held requests: each still waiting is delivered now (if
+ * deliver), in the order sent; the list's references go (net->mu held). */
+static void release_held(labrpc_net *net, labrpc_end *end, bool deliver)
+{
+    call *c = end->held_first;
+    end->held_first = end->held_last = NULL;
+    while (c) {
+        call *next = c->held_next;
+        if (deliver && !c->completed)
+            schedule(net, c, EV_DISPATCH, 0);
+        call_unref(net, c);
+        c = next;
+    }
+}
+
+void labrpc_end_hold(labrpc_end *end, bool hold)
+{
+    labrpc_net *net = end->net;
+    pthread_mutex_lock(&net->mu);
+    end->hold = hold;
+    pthread_mutex_unlock(&net->mu);
+}
+
+void labrpc_end_release(labrpc_end *end)
+{
+    labrpc_net *net = end->net;
+    pthread_mutex_lock(&net->mu);
+    release_held(net, end, true);
+    pthread_mutex_unlock(&net->mu);
+}
+
 int labrpc_net_total_count(labrpc_net *net)
 {
     pthread_mutex_lock(&net->mu);
@@ -1195,6 +1231,18 @@ static int start_call(labrpc_end *end, const char *method, const void *args,
 static void schedule_request(labrpc_net *net, call *c)
 {
     labrpc_end *end = c->end;
+    if (end->hold) {
+        /* Stuck in the network until labrpc_end_hold releases it; the list
+         * holds a reference. */
+        c->refs++;
+        c->held_next = NULL;
+        if (end->held_last)
+            end->held_last->held_next = c;
+        else
+            end->held_first = c;
+        end->held_last = c;
+        return;
+    }
     if (end->enabled && find_reg(net, end->server_name)) {
         int ms = 0;
         bool lost = false;
@@ -1274,6 +1322,7 @@ int labrpc_end_cancel(labrpc_end *end)
     end->cancelled = true;
     while (end->pending)
         complete(net, end->pending, LABRPC_ECANCELED, NULL, 0);
+    release_held(net, end, false);
     while (end->unfinished > 0)
         pthread_cond_wait(&end->drained, &net->mu);
     pthread_mutex_unlock(&net->mu);

@@ -146,6 +146,15 @@ labrpc_end *labrpc_net_make_end(labrpc_net *net, const char *name);
 void labrpc_net_connect(labrpc_net *net, labrpc_end *end, const char *server_name);
 /* Enables or disables an end; a disabled end's calls fail. */
 void labrpc_net_enable(labrpc_net *net, labrpc_end *end, bool enabled);
+/* For the harness's constructed scenarios: while an end holds (hold
+ * true), every request sent on it waits in the network, neither delivered
+ * nor failed (a packet stuck in a router); with hold false new requests go
+ * as usual and the held ones keep waiting. labrpc_end_release sends the
+ * held ones at once, in the order sent: what arrives then is stale. A held
+ * request is still a call in flight: labrpc_end_cancel and
+ * labrpc_net_cleanup end it. */
+void labrpc_end_hold(labrpc_end *end, bool hold);
+void labrpc_end_release(labrpc_end *end);
 
 /* Every call made on the network, dropped ones too. */
 int labrpc_net_total_count(labrpc_net *net);
