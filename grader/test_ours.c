@@ -202,11 +202,12 @@ static void group(cfg *c, const int *ids, int k)
             cfg_link(c, ids[x], ids[y], true);
 }
 
-/* Polls the k servers of ids (every 5 ms, up to 5 s) for one that leads a
- * term above min_term: its id (and *term), or -1. */
+/* Polls the k servers of ids (every 5 ms, up to 5 s, longer under
+ * valgrind) for one that leads a term above min_term: its id (and *term),
+ * or -1. */
 static int wait_leader(cfg *c, const int *ids, int k, int min_term, int *term)
 {
-    for (int step = 0; step < 1000; step++) {
+    for (int step = 0; step < 1000 * cfg_time_factor(); step++) {
         for (int x = 0; x < k; x++) {
             bool leader;
             if (cfg_get_state(c, ids[x], term, &leader) && leader && *term > min_term)
@@ -310,7 +311,7 @@ static void vote_after_crash(cfg *c)
         cfg_sleep_ms(RAFT_ELECTION_TIMEOUT);
         cfg_link(c, x, y, true);
         int a = -1, term = -1;
-        for (int step = 0; step < 2000 && a < 0; step++) {
+        for (int step = 0; step < 2000 * cfg_time_factor() && a < 0; step++) {
             for (int i = x; a < 0; i = y) {
                 bool leader;
                 if (cfg_get_state(c, i, &term, &leader) && leader)
@@ -323,7 +324,7 @@ static void vote_after_crash(cfg *c)
                 cfg_sleep_ms(2);
         }
         if (a < 0)
-            FAILF(c, "no leader among two connected servers after 4 s");
+            FAILF(c, "no leader among two connected servers after %d s", 4 * cfg_time_factor());
         int v = a == x ? y : x;
         cfg_crash1(c, v);           /* the moment a leads: v's vote must be on disk */
         cfg_crash1(c, a);

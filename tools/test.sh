@@ -158,7 +158,10 @@ for t in InitialElection3A BasicAgree3B Figure83C SnapshotBasic3D; do
   done
 done
 for ts in InitialElection3A:200 ManyElections3A:50 Backup3B:50 Figure83C:30 \
-          Figure8Unreliable3C:50 SnapshotInstallCrash3D:30 SnapshotInstallUnreliable3D:30; do
+          Figure8Unreliable3C:50 SnapshotInstallCrash3D:30 SnapshotInstallUnreliable3D:30 \
+          NoTermChurn3A:50 OneVotePerTerm3A:50 StaleReplays3B:30 StaleAppend3B:50 \
+          Figure8Built3B:50 VoteAfterCrash3C:50 CrashPoints3C:20 StaleSnapshots3D:30 \
+          CrashPoints3D:20; do
   t=${ts%%:*} n=${ts##*:}
   check "sim sweep $t, seeds 1-$n" 600 sim/explore.sh "$SIM_SOL" "Test$t" "$n" 2 1
 done
