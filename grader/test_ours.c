@@ -294,6 +294,8 @@ static void figure8_built(cfg *c)
  * remember that it voted for a there. If v votes again, b leads term t+1,
  * which a led: election safety fails. A round whose election took more than
  * one term proves nothing and is simply repeated. */
+static void vote_after_crash_held(cfg *c);
+
 static void vote_after_crash(cfg *c)
 {
     int servers = cfg_n(c);
@@ -344,7 +346,60 @@ static void vote_after_crash(cfg *c)
         cfg_one_int(c, cfg_rand63(c), servers, true);
         CHECK(c);
     }
+    vote_after_crash_held(c);
+    CHECK(c);
     cfg_end(c);
+}
+
+/* The same with PreVote in mind: there a candidate can stand in a term
+ * only if a majority has not reached that term yet, so the second candidate
+ * must pass its pre-vote before the voter votes. Three peers, links cut but
+ * a -> v and b -> v, both held until a and b have asked; a's requests then
+ * arrive, b's pre-votes too, and b's later requests stay held. v crashes
+ * right after its next answer once those are answered (a's vote request,
+ * whose grant makes a lead) and restarts; only then does b's vote request
+ * of the same term arrive. A v that forgot its vote grants it too. */
+static void vote_after_crash_held(cfg *c)
+{
+    int servers = cfg_n(c);
+    for (int round = 0; round < 6; round++) {
+        cfg_check_one_leader(c);
+        CHECK(c);
+        int v = cfg_rand(c) % servers, a = (v + 1) % servers, b = (v + 2) % servers;
+        cut_all(c);
+        cfg_hold(c, a, v, true);
+        cfg_hold(c, b, v, true);
+        cfg_link_one_way(c, a, v, true);
+        cfg_link_one_way(c, b, v, true);
+        cfg_sleep_ms(RAFT_ELECTION_TIMEOUT);        /* both ask, held */
+        int held = cfg_held(c, a, v) + cfg_held(c, b, v);
+        cfg_hold(c, a, v, false);                   /* b's stay held from now */
+        cfg_arm_crash_point(c, v, held + 1);
+        CHECK(c);
+        cfg_release(c, b, v);                       /* b's pre-votes first */
+        cfg_release(c, a, v);
+        for (int step = 0; step < 1000 * cfg_time_factor() && !cfg_crash_point_fired(c); step++) {
+            observe(c);
+            CHECK(c);
+            cfg_sleep_ms(1);
+        }
+        cfg_crash_at_point(c, v);
+        cfg_start1(c, v);
+        CHECK(c);
+        cfg_link(c, v, a, true);
+        cfg_link(c, v, b, true);
+        cfg_hold(c, b, v, false);
+        cfg_release(c, b, v);                       /* b's vote request, now */
+        for (int step = 0; step < 100; step++) {
+            observe(c);                             /* two leaders of a term fail here */
+            CHECK(c);
+            cfg_sleep_ms(5);
+        }
+        for (int i = 0; i < servers; i++)
+            cfg_connect(c, i);
+        cfg_one_int(c, cfg_rand63(c), servers, true);
+        CHECK(c);
+    }
 }
 
 /* ---- 3C and 3D: crash points --------------------------------------------- */

@@ -1096,6 +1096,17 @@ void labrpc_end_hold(labrpc_end *end, bool hold)
     pthread_mutex_unlock(&net->mu);
 }
 
+int labrpc_end_held(labrpc_end *end)
+{
+    labrpc_net *net = end->net;
+    pthread_mutex_lock(&net->mu);
+    int n = 0;
+    for (call *c = end->held_first; c; c = c->held_next)
+        n += !c->completed;
+    pthread_mutex_unlock(&net->mu);
+    return n;
+}
+
 void labrpc_end_release(labrpc_end *end)
 {
     labrpc_net *net = end->net;

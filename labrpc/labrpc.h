@@ -155,6 +155,8 @@ void labrpc_net_enable(labrpc_net *net, labrpc_end *end, bool enabled);
  * labrpc_net_cleanup end it. */
 void labrpc_end_hold(labrpc_end *end, bool hold);
 void labrpc_end_release(labrpc_end *end);
+/* How many requests of end are held now. */
+int labrpc_end_held(labrpc_end *end);
 
 /* Every call made on the network, dropped ones too. */
 int labrpc_net_total_count(labrpc_net *net);
