@@ -685,6 +685,110 @@ static void test_long_reordering(void)
     waiter_destroy(&w);
 }
 
+/* Hostile mode: every call still completes exactly once with its own
+ * reply; some requests reach the handler a second time, later. */
+static void test_hostile(void)
+{
+    fixture f;
+    fx_open(&f);
+    labrpc_net_hostile(f.net, true);
+    waiter w;
+    waiter_init(&w);
+    for (int i = 1; i <= 200; i++)
+        CU_ASSERT_EQUAL(go_add(f.end, i, 0, &w), LABRPC_OK);
+    waiter_wait(&w, 200);
+    CU_ASSERT_EQUAL(w.ok, 200);
+    CU_ASSERT_EQUAL(w.sum, 200 * 201 / 2);
+    CU_ASSERT_FALSE(w.bad_reply);
+    /* The replays (about one in four) arrive within 3 s. */
+    int64_t t0 = ms_now();
+    int calls = 0;
+    while (ms_now() - t0 < 3500) {
+        pthread_mutex_lock(&f.j.mu);
+        calls = f.j.calls;
+        pthread_mutex_unlock(&f.j.mu);
+        usleep(50 * 1000);
+    }
+    CU_ASSERT(calls > 200 + 20);
+    CU_ASSERT(calls < 200 + 100);
+    CU_ASSERT_EQUAL(labrpc_net_total_count(f.net), 200);   /* replays are in no counter */
+    fx_close(&f);
+    waiter_destroy(&w);
+}
+
+/* Held requests wait, neither delivered nor failed; a release sends them
+ * in order; new requests after hold(false) go at once. */
+static void test_hold(void)
+{
+    fixture f;
+    fx_open(&f);
+    waiter w;
+    waiter_init(&w);
+    labrpc_end_hold(f.end, true);
+    for (int i = 1; i <= 5; i++)
+        CU_ASSERT_EQUAL(go_add(f.end, i, 0, &w), LABRPC_OK);
+    usleep(200 * 1000);
+    CU_ASSERT_EQUAL(labrpc_end_held(f.end), 5);
+    pthread_mutex_lock(&w.mu);
+    CU_ASSERT_EQUAL(w.done, 0);
+    pthread_mutex_unlock(&w.mu);
+    labrpc_end_hold(f.end, false);
+    CU_ASSERT_EQUAL(go_add(f.end, 100, 0, &w), LABRPC_OK);   /* not held */
+    waiter_wait(&w, 1);
+    CU_ASSERT_EQUAL(w.sum, 100);
+    CU_ASSERT_EQUAL(labrpc_end_held(f.end), 5);
+    labrpc_end_release(f.end);
+    waiter_wait(&w, 6);
+    CU_ASSERT_EQUAL(w.ok, 6);
+    CU_ASSERT_EQUAL(w.sum, 115);
+    CU_ASSERT_EQUAL(labrpc_end_held(f.end), 0);
+    /* Held calls are calls in flight: cancel ends them. */
+    labrpc_end_hold(f.end, true);
+    CU_ASSERT_EQUAL(go_add(f.end, 1, 0, &w), LABRPC_OK);
+    CU_ASSERT_EQUAL(labrpc_end_cancel(f.end), LABRPC_OK);
+    CU_ASSERT_EQUAL(w.canceled, 1);
+    fx_close(&f);
+    waiter_destroy(&w);
+}
+
+static void crash_hook(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+/* A crash point: the nth answer goes out, then the server is gone, the
+ * given ends are disabled and the hook has run, once. */
+static void test_crash_point(void)
+{
+    fixture f;
+    fx_open(&f);
+    labrpc_end *own = labrpc_net_make_end(f.net, "own");
+    labrpc_net_connect(f.net, own, "s");
+    labrpc_net_enable(f.net, own, true);
+    int fired = 0;
+    CU_ASSERT_EQUAL(labrpc_net_crash_point(f.net, "s", 3, &own, 1, crash_hook, &fired),
+                    LABRPC_OK);
+    int64_t sum;
+    for (int i = 1; i <= 3; i++) {
+        CU_ASSERT_EQUAL(call_add(f.end, i, 0, &sum), LABRPC_OK);
+        CU_ASSERT_EQUAL(sum, i);
+    }
+    CU_ASSERT_EQUAL(fired, 1);
+    CU_ASSERT_NOT_EQUAL(call_add(f.end, 4, 0, &sum), LABRPC_OK);   /* gone */
+    CU_ASSERT_NOT_EQUAL(call_add(own, 4, 0, &sum), LABRPC_OK);     /* disabled */
+    CU_ASSERT_EQUAL(fired, 1);
+    /* Disarming: a new server of that name answers, no hook. */
+    CU_ASSERT_EQUAL(labrpc_net_crash_point(f.net, "s", 1, &own, 1, crash_hook, &fired),
+                    LABRPC_OK);
+    CU_ASSERT_EQUAL(labrpc_net_crash_point(f.net, NULL, 0, NULL, 0, NULL, NULL), LABRPC_OK);
+    labrpc_server *again = junk_server(&f.j);
+    CU_ASSERT_EQUAL(labrpc_net_add_server(f.net, "s", again), 0);
+    CU_ASSERT_EQUAL(call_add(f.end, 5, 0, &sum), LABRPC_OK);
+    CU_ASSERT_EQUAL(fired, 1);
+    fx_close(&f);
+    labrpc_server_free(again);
+}
+
 static void test_cleanup_in_flight(void)
 {
     fixture f;
@@ -728,6 +832,9 @@ static const suite_test tests[] = {
     { "cancel", test_cancel },
     { "long_reordering", test_long_reordering },
     { "cleanup_in_flight", test_cleanup_in_flight },
+    { "hostile", test_hostile },
+    { "hold", test_hold },
+    { "crash_point", test_crash_point },
     { NULL, NULL },
 };
 
