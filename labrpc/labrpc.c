@@ -18,6 +18,7 @@
 #include "labrpc.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -112,6 +113,7 @@ struct call {
     labrpc_server *srv;         /* server whose handler runs it now */
     call *srv_prev, *srv_next;  /* srv->running */
     call *held_next;            /* end->held_first's list */
+    bool released;              /* was held: delivered even if its end is now disabled */
 };
 
 typedef struct reg {
@@ -548,7 +550,7 @@ static labrpc_handler find_method(labrpc_server *srv, const char *full,
 static void dispatch(labrpc_net *net, call *c)
 {
     labrpc_end *e = c->end;
-    reg *r = e->enabled ? find_reg(net, e->server_name) : NULL;
+    reg *r = e->enabled || c->released ? find_reg(net, e->server_name) : NULL;
     if (c->completed)
         return;
     if (!r || net->stopping) {
@@ -1073,19 +1075,30 @@ void labrpc_net_enable(labrpc_net *net, labrpc_end *end, bool enabled)
     pthread_mutex_unlock(&net->mu);
 }
 
-/* Empties end's held requests: each still waiting is delivered now (if
- * deliver), in the order sent; the list's references go (net->mu held). */
+/* Takes up to max of end's held requests, oldest first: each still
+ * waiting is delivered now (if deliver); the list's references go. Returns
+ * how many were delivered (net->mu held). */
+static int release_some(labrpc_net *net, labrpc_end *end, bool deliver, int max)
+{
+    int n = 0;
+    while (end->held_first && max-- > 0) {
+        call *c = end->held_first;
+        end->held_first = c->held_next;
+        if (!end->held_first)
+            end->held_last = NULL;
+        if (deliver && !c->completed) {
+            c->released = true;
+            schedule(net, c, EV_DISPATCH, 0);
+            n++;
+        }
+        call_unref(net, c);
+    }
+    return n;
+}
+
 static void release_held(labrpc_net *net, labrpc_end *end, bool deliver)
 {
-    call *c = end->held_first;
-    end->held_first = end->held_last = NULL;
-    while (c) {
-        call *next = c->held_next;
-        if (deliver && !c->completed)
-            schedule(net, c, EV_DISPATCH, 0);
-        call_unref(net, c);
-        c = next;
-    }
+    release_some(net, end, deliver, INT_MAX);
 }
 
 void labrpc_end_hold(labrpc_end *end, bool hold)
@@ -1113,6 +1126,17 @@ void labrpc_end_release(labrpc_end *end)
     pthread_mutex_lock(&net->mu);
     release_held(net, end, true);
     pthread_mutex_unlock(&net->mu);
+}
+
+bool labrpc_end_release_one(labrpc_end *end)
+{
+    labrpc_net *net = end->net;
+    pthread_mutex_lock(&net->mu);
+    bool one = false;
+    while (end->held_first && !one)
+        one = release_some(net, end, true, 1) == 1;
+    pthread_mutex_unlock(&net->mu);
+    return one;
 }
 
 int labrpc_net_total_count(labrpc_net *net)
