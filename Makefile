@@ -2,6 +2,7 @@
 #   make                 build the kit (labrpc, grader against labs/ and solution/)
 #   make grade           grade labs/ with build/grade (see `build/grade --help`):
 #                          LAB=3A|3B|3C|3D  RUN=<names or patterns>  IMPL=labs|solution|<dir>
+#                          (labs/: stops after the first stage with a failure; ALL=1 grades all)
 #                          VALGRIND=memcheck|helgrind|drd  SAN=address|undefined|thread
 #                          REPEAT=N JOBS=J  POINTS=<file>  JSON= JUNIT= GRADESCOPE=<file>
 #   make handout         the student tarball: build/raftlab-handout.tar.gz
@@ -130,6 +131,7 @@ SECURE  ?= $(if $(filter labs solution,$(IMPL_DIR)),0,1)
 grade: $(GRADE)
 	@$(GRADE) --impl $(IMPL_DIR) $(if $(filter 1,$(SECURE)),--secure,--no-secure) \
 	  $(if $(filter 1,$(SIM)),--sim) --lab "$(LAB)" --run "$(RUN)" \
+	  $(if $(filter labs,$(IMPL_DIR)),$(if $(LAB)$(RUN)$(REPEAT)$(filter 1,$(ALL)),,--stop-after-failing-stage)) \
 	  --valgrind "$(VALGRIND)" --san "$(SAN)" $(if $(REPEAT),--repeat $(REPEAT)) $(if $(JOBS),--jobs $(JOBS)) \
 	  --points "$(POINTS)" --json "$(JSON)" --junit "$(JUNIT)" --gradescope "$(GRADESCOPE)" \
 	  $(if $(TIMEOUT),--timeout $(TIMEOUT))

@@ -61,7 +61,7 @@
 typedef struct opts {
     const char *impl, *binary, *lab, *run, *valgrind, *san, *points, *logs;
     const char *json, *junit, *gradescope, *supp;
-    bool secure, sim;
+    bool secure, sim, stop_stage;
     int repeat, jobs;
     double timeout;
     long mem_mb, fsize_mb, nproc;
@@ -105,6 +105,7 @@ static char no_sandbox[512];       /* why not, when not */
 static char scratch[PATH_MAX];     /* the build's folder, removed at exit if temporary */
 static bool scratch_temp;
 static const char **test_env;      /* the tests' environment */
+static char stopped_after[16];     /* --stop-after-failing-stage: the stage, if it stopped */
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -921,6 +922,16 @@ static void run_all(void)
         int done_before = done;
         for (int k = 0; k < nslots && next < total; k++)
             if (runs[k].pid <= 0) {
+                /* As make stops at its first error: a stage with a failure
+                 * ends the grading before the next stage begins. */
+                const test *nt = &tests[next / O.repeat];
+                for (int j = 0; O.stop_stage && j < next / O.repeat && !stopped_after[0]; j++)
+                    if (tests[j].failures && strcmp(tests[j].stage, nt->stage) != 0)
+                        snprintf(stopped_after, sizeof stopped_after, "%s", tests[j].stage);
+                if (stopped_after[0]) {
+                    total = next;
+                    break;
+                }
                 /* Test-major order: every run of a test, then the next. */
                 runs[k].test = next / O.repeat;
                 runs[k].iter = next % O.repeat;
@@ -1070,6 +1081,8 @@ static void usage(FILE *f)
 "  --sim             build it in sim mode: virtual time, a seed (SIM=1)\n"
 "  --binary FILE     grade this raft_test binary (built by the kit: trusted)\n"
 "  --lab STAGE       only this stage: 3A, 3B, 3C, 3D (LAB=)\n"
+"  --stop-after-failing-stage  stages in order; none after one with a failure\n"
+"                    (make grade of labs/ without LAB, RUN, REPEAT or ALL=1)\n"
 "  --run LIST        tests by name (\"Test\" optional) or glob pattern, comma-\n"
 "                    separated, run in that order (RUN=), e.g. 'Backup3B,*3A'\n"
 "Checkers:\n"
@@ -1121,7 +1134,7 @@ static const char *empty_null(const char *s) { return s && s[0] ? s : NULL; }
 static void parse_args(int argc, char **argv)
 {
     enum { IMPL = 256, BINARY, LAB, RUN, VALGRIND, SAN, SUPP, REPEAT, JOBS, TIMEOUT, MEM,
-           FSIZE, NPROC, POINTS, JSON, JUNIT, GRADESCOPE, LOGS, SECURE, NO_SECURE, SIM };
+           FSIZE, NPROC, POINTS, JSON, JUNIT, GRADESCOPE, LOGS, SECURE, NO_SECURE, SIM, STOP };
     static const struct option lo[] = {
         { "impl", 1, 0, IMPL }, { "binary", 1, 0, BINARY }, { "lab", 1, 0, LAB },
         { "run", 1, 0, RUN }, { "valgrind", 1, 0, VALGRIND }, { "san", 1, 0, SAN },
@@ -1130,6 +1143,7 @@ static void parse_args(int argc, char **argv)
         { "nproc", 1, 0, NPROC }, { "points", 1, 0, POINTS }, { "json", 1, 0, JSON },
         { "junit", 1, 0, JUNIT }, { "gradescope", 1, 0, GRADESCOPE }, { "logs", 1, 0, LOGS },
         { "secure", 0, 0, SECURE }, { "no-secure", 0, 0, NO_SECURE }, { "sim", 0, 0, SIM },
+        { "stop-after-failing-stage", 0, 0, STOP },
         { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
     };
     int c;
@@ -1156,6 +1170,7 @@ static void parse_args(int argc, char **argv)
         case SECURE: O.secure = true; break;
         case NO_SECURE: O.secure = false; break;
         case SIM: O.sim = true; break;
+        case STOP: O.stop_stage = true; break;
         case 'h': usage(stdout); exit(0);
         default:
             fprintf(stderr, "grade: see 'build/grade --help' for the options\n");
@@ -1451,9 +1466,21 @@ int main(int argc, char **argv)
            O.repeat == 1 ? "" : "s", O.jobs, O.timeout);
     fflush(stdout);
     run_all();
+    if (stopped_after[0]) /* the tests of later stages did not run */
+        for (int k = 0; k < ntests; k++)
+            if (!tests[k].entry) {
+                ntests = k;
+                break;
+            }
     if (!kept_logs)
         rmdir(logdir);
     int rc = summary();
+    if (stopped_after[0]) {
+        printf("\nStopped after stage %s, which has failures: the later stages did not run.\n"
+               "Fix %s first, or grade every stage anyway: make grade ALL=1\n",
+               stopped_after, stopped_after);
+        rc = rc ? rc : 1;
+    }
     fflush(stdout);
     if (O.json && report_write_json(&rep, O.json) != 0)
         rc = 2;
