@@ -277,7 +277,7 @@ static build_status make_dirs(ctx *c)
         if (mkdir(dirs[k], 0755) != 0 || chmod(dirs[k], 0755) != 0)
             return fail(c, BUILD_ERROR, "cannot create %s: %s", dirs[k], strerror(errno));
     /* Only obj/ is the sandbox's to write. */
-    if (c->spec->sandboxed && sandbox_give(c->obj, true) != 0)
+    if (c->spec->sandboxed && sandbox_give(c->obj) != 0)
         return fail(c, BUILD_ERROR, "cannot hand %s to the sandbox: %s", c->obj, strerror(errno));
     c->logfd = open(c->log, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     if (c->logfd < 0)
@@ -344,9 +344,8 @@ static int cc_argv(const ctx *c, const char **argv, bool flags, const char *cons
 
 static build_status compiler_failed(ctx *c, const char *err)
 {
-    size_t n;
-    char *log = read_file(c->log, OUTPUT_BYTES, &n);
-    build_status st = fail(c, BUILD_FAILED, "%s%s(%s)", log ? log : "", log && n ? "" : "", err);
+    char *log = read_file(c->log, OUTPUT_BYTES, NULL);
+    build_status st = fail(c, BUILD_FAILED, "%s(%s)", log ? log : "", err);
     free(log);
     return st;
 }

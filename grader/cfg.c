@@ -941,11 +941,6 @@ void cfg_hold(cfg *c, int from, int to, bool hold)
         labrpc_end_hold(c->ends[from * c->n + to], hold);
 }
 
-bool cfg_release_one(cfg *c, int from, int to)
-{
-    return c->has_ends[from] && labrpc_end_release_one(c->ends[from * c->n + to]);
-}
-
 int cfg_held(cfg *c, int from, int to)
 {
     return c->has_ends[from] ? labrpc_end_held(c->ends[from * c->n + to]) : 0;

@@ -145,7 +145,6 @@ void cfg_link_one_way(cfg *c, int from, int to, bool up);
 void cfg_hold(cfg *c, int from, int to, bool hold);
 void cfg_release(cfg *c, int from, int to);
 int cfg_held(cfg *c, int from, int to);   /* requests held now */
-bool cfg_release_one(cfg *c, int from, int to);   /* the oldest; false if none */
 /* Is an instance of server i running (6.5840's cfg.rafts[i] != nil)? */
 bool cfg_alive(cfg *c, int i);
 void cfg_set_unreliable(cfg *c, bool unreliable);

@@ -28,9 +28,9 @@ typedef struct policy policy;
 
 /* Reads the allowed calls (allow_file: a name a line, '#' comments) and the
  * API a submission defines (every raft_xxx( declared in api_header).
- * extra_prefixes: names a sanitizer's build may call or define (its runtime
- * and its instrumentation),
- * NULL-ended, or NULL. Returns NULL with a reason in err. */
+ * extra_prefixes: prefixes of names a sanitizer's build may call or define
+ * (its runtime, its instrumentation), NULL-ended, or NULL. Returns NULL with
+ * a reason in err. */
 policy *policy_load(const char *allow_file, const char *api_header,
                     const char *const *extra_prefixes, char *err, size_t errlen);
 void policy_free(policy *p);

@@ -56,8 +56,8 @@ int sandbox_run(const sandbox_spec *spec, double timeout_s, char *err, size_t er
  * 0 (then *code is the exit status). */
 int sandbox_signal(int status, bool sandboxed, int *code);
 
-/* Makes path readable (and, if writable, writable) by the sandbox's user:
- * chown to it when the grader is root; a no-op otherwise. */
-int sandbox_give(const char *path, bool writable);
+/* Makes the folder path writable by the sandbox's user: chown to it when
+ * the grader is root (it then runs as nobody); a no-op otherwise. */
+int sandbox_give(const char *path);
 
 #endif

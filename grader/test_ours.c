@@ -27,6 +27,35 @@ static int observe(cfg *c)
     return max;
 }
 
+/* Cuts every link between servers (cfg_connect brings a server's back). */
+static void cut_all(cfg *c)
+{
+    for (int i = 0; i < cfg_n(c); i++)
+        for (int j = i + 1; j < cfg_n(c); j++)
+            cfg_link(c, i, j, false);
+}
+
+/* Links up among the k servers of ids. */
+static void group(cfg *c, const int *ids, int k)
+{
+    for (int x = 0; x < k; x++)
+        for (int y = x + 1; y < k; y++)
+            cfg_link(c, ids[x], ids[y], true);
+}
+
+/* Every link cut but a -> v and b -> v, and those held until a and b have
+ * both asked for votes (an election timeout budget): their requests wait in
+ * the network, to arrive together. */
+static void ask_held(cfg *c, int a, int b, int v)
+{
+    cut_all(c);
+    cfg_hold(c, a, v, true);
+    cfg_hold(c, b, v, true);
+    cfg_link_one_way(c, a, v, true);
+    cfg_link_one_way(c, b, v, true);
+    cfg_sleep_ms(RAFT_ELECTION_TIMEOUT);
+}
+
 /* ---- 3A: no elections while all is well -------------------------------- */
 
 static void no_term_churn(cfg *c)
@@ -74,14 +103,7 @@ static void one_vote_per_term(cfg *c)
         cfg_check_one_leader(c);
         CHECK(c);
         int v = cfg_rand(c) % servers, a = (v + 1) % servers, b = (v + 2) % servers;
-        for (int i = 0; i < servers; i++)
-            for (int j = i + 1; j < servers; j++)
-                cfg_link(c, i, j, false);
-        cfg_hold(c, a, v, true);
-        cfg_hold(c, b, v, true);
-        cfg_link_one_way(c, a, v, true);
-        cfg_link_one_way(c, b, v, true);
-        cfg_sleep_ms(RAFT_ELECTION_TIMEOUT);   /* both ask, held */
+        ask_held(c, a, b, v);
         cfg_hold(c, a, v, false);
         cfg_hold(c, b, v, false);
         cfg_release(c, a, v);
@@ -184,22 +206,6 @@ static void stale_append(cfg *c)
 }
 
 /* ---- 3B: the paper's Figure 8, built (constructed) ------------------------ */
-
-/* Cuts every link between servers (cfg_connect brings a server's back). */
-static void cut_all(cfg *c)
-{
-    for (int i = 0; i < cfg_n(c); i++)
-        for (int j = i + 1; j < cfg_n(c); j++)
-            cfg_link(c, i, j, false);
-}
-
-/* Links up among the k servers of ids. */
-static void group(cfg *c, const int *ids, int k)
-{
-    for (int x = 0; x < k; x++)
-        for (int y = x + 1; y < k; y++)
-            cfg_link(c, ids[x], ids[y], true);
-}
 
 /* Polls the k servers of ids (every 5 ms, up to 5 s, longer under
  * valgrind) for one that leads a term above min_term: its id (and *term),
@@ -365,12 +371,7 @@ static void vote_after_crash_held(cfg *c)
         cfg_check_one_leader(c);
         CHECK(c);
         int v = cfg_rand(c) % servers, a = (v + 1) % servers, b = (v + 2) % servers;
-        cut_all(c);
-        cfg_hold(c, a, v, true);
-        cfg_hold(c, b, v, true);
-        cfg_link_one_way(c, a, v, true);
-        cfg_link_one_way(c, b, v, true);
-        cfg_sleep_ms(RAFT_ELECTION_TIMEOUT);        /* both ask, held */
+        ask_held(c, a, b, v);
         int held = cfg_held(c, a, v) + cfg_held(c, b, v);
         cfg_hold(c, a, v, false);                   /* b's stay held from now */
         cfg_arm_crash_point(c, v, held + 1);

@@ -18,7 +18,6 @@
 #include "labrpc.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1075,30 +1074,21 @@ void labrpc_net_enable(labrpc_net *net, labrpc_end *end, bool enabled)
     pthread_mutex_unlock(&net->mu);
 }
 
-/* Takes up to max of end's held requests, oldest first: each still
- * waiting is delivered now (if deliver); the list's references go. Returns
- * how many were delivered (net->mu held). */
-static int release_some(labrpc_net *net, labrpc_end *end, bool deliver, int max)
+/* Empties end's held requests: each still waiting is delivered now (if
+ * deliver), in the order sent; the list's references go (net->mu held). */
+static void release_held(labrpc_net *net, labrpc_end *end, bool deliver)
 {
-    int n = 0;
-    while (end->held_first && max-- > 0) {
-        call *c = end->held_first;
-        end->held_first = c->held_next;
-        if (!end->held_first)
-            end->held_last = NULL;
+    call *c = end->held_first;
+    end->held_first = end->held_last = NULL;
+    while (c) {
+        call *next = c->held_next;
         if (deliver && !c->completed) {
             c->released = true;
             schedule(net, c, EV_DISPATCH, 0);
-            n++;
         }
         call_unref(net, c);
+        c = next;
     }
-    return n;
-}
-
-static void release_held(labrpc_net *net, labrpc_end *end, bool deliver)
-{
-    release_some(net, end, deliver, INT_MAX);
 }
 
 void labrpc_end_hold(labrpc_end *end, bool hold)
@@ -1126,17 +1116,6 @@ void labrpc_end_release(labrpc_end *end)
     pthread_mutex_lock(&net->mu);
     release_held(net, end, true);
     pthread_mutex_unlock(&net->mu);
-}
-
-bool labrpc_end_release_one(labrpc_end *end)
-{
-    labrpc_net *net = end->net;
-    pthread_mutex_lock(&net->mu);
-    bool one = false;
-    while (end->held_first && !one)
-        one = release_some(net, end, true, 1) == 1;
-    pthread_mutex_unlock(&net->mu);
-    return one;
 }
 
 int labrpc_net_total_count(labrpc_net *net)

@@ -150,14 +150,12 @@ void labrpc_net_enable(labrpc_net *net, labrpc_end *end, bool enabled);
  * true), every request sent on it waits in the network, neither delivered
  * nor failed (a packet stuck in a router); with hold false new requests go
  * as usual and the held ones keep waiting. labrpc_end_release sends the
- * held ones at once, in the order sent, labrpc_end_release_one the oldest
- * (false if none is held): what arrives then is stale. A released request
+ * held ones at once, in the order sent: what arrives then is stale. A released request
  * is already on its way: it reaches the server even if its end has been
  * disabled since. A held request is still a call in flight:
  * labrpc_end_cancel and labrpc_net_cleanup end it. */
 void labrpc_end_hold(labrpc_end *end, bool hold);
 void labrpc_end_release(labrpc_end *end);
-bool labrpc_end_release_one(labrpc_end *end);
 /* How many requests of end are held now. */
 int labrpc_end_held(labrpc_end *end);
 
