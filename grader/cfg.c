@@ -55,6 +55,7 @@ struct cfg {
     pthread_cond_t cond;
     int n;
     bool snapshot;
+    bool staggered;     /* cfg_set_staggered_snapshots */
     int factor;
     unsigned rand_state;
 
@@ -681,7 +682,8 @@ static void apply_command(cfg *c, inst *in, const raft_apply_msg *m)
     }
     c->last_applied[i] = idx;
     if (c->snapshot) {
-        if ((idx + 1) % CFG_SNAPSHOT_INTERVAL == 0 && in->rf) {
+        int offset = c->staggered ? 3 * i : 0;
+        if ((idx + 1 + offset) % CFG_SNAPSHOT_INTERVAL == 0 && in->rf) {
             rf = in->rf;
             snap = make_snap(c, i, idx, &snap_len);
             if (!snap)
@@ -941,6 +943,12 @@ void cfg_hold(cfg *c, int from, int to, bool hold)
         labrpc_end_hold(c->ends[from * c->n + to], hold);
 }
 
+void cfg_echo(cfg *c, int from, int to, int copies, int gap_ms)
+{
+    if (c->has_ends[from])
+        labrpc_end_echo(c->ends[from * c->n + to], copies, gap_ms);
+}
+
 int cfg_held(cfg *c, int from, int to)
 {
     return c->has_ends[from] ? labrpc_end_held(c->ends[from * c->n + to]) : 0;
@@ -1029,6 +1037,13 @@ void cfg_crash1(cfg *c, int i)
 void cfg_set_hostile(cfg *c, bool yes)
 {
     labrpc_net_hostile(c->net, yes);
+}
+
+void cfg_set_staggered_snapshots(cfg *c, bool yes)
+{
+    pthread_mutex_lock(&c->mu);
+    c->staggered = yes;
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* On a labrpc thread, under the network's lock: see cfg.h. */

@@ -145,12 +145,20 @@ void cfg_link_one_way(cfg *c, int from, int to, bool up);
 void cfg_hold(cfg *c, int from, int to, bool hold);
 void cfg_release(cfg *c, int from, int to);
 int cfg_held(cfg *c, int from, int to);   /* requests held now */
+/* The oldest request held from -> to delivered again, copies times, one
+ * every gap_ms (labrpc_end_echo). */
+void cfg_echo(cfg *c, int from, int to, int copies, int gap_ms);
 /* Is an instance of server i running (6.5840's cfg.rafts[i] != nil)? */
 bool cfg_alive(cfg *c, int i);
 void cfg_set_unreliable(cfg *c, bool unreliable);
 /* A network worse than 6.5840's, as real ones are (labrpc_net_hostile):
  * duplicated requests, stale replays across terms, far more reordering. */
 void cfg_set_hostile(cfg *c, bool yes);
+/* In snapshot tests, each server snapshots at its own indexes (every
+ * CFG_SNAPSHOT_INTERVAL, shifted by 3 x its id), as a service whose state
+ * grows unevenly would: a stale InstallSnapshot then often falls between a
+ * follower's own snapshot and what it has applied. */
+void cfg_set_staggered_snapshots(cfg *c, bool yes);
 
 /* Crash points. cfg_arm_crash_point: server i (running) is frozen right
  * after it answers `after` more requests: that answer goes out, nothing it

@@ -14,6 +14,16 @@
 
 #include "tests.h"
 
+/* Rounds of a randomised or constructed test. Virtual time is nearly free,
+ * so sim mode runs more of them (more chances to meet a rare schedule);
+ * real time runs fewer, so that these tests add under a minute to the
+ * suite. */
+#ifdef RAFTLAB_SIM
+#define ROUNDS(sim, real) (sim)
+#else
+#define ROUNDS(sim, real) (real)
+#endif
+
 /* Every server's term and role, which also checks election safety. */
 static int observe(cfg *c)
 {
@@ -56,6 +66,24 @@ static void ask_held(cfg *c, int a, int b, int v)
     cfg_sleep_ms(RAFT_ELECTION_TIMEOUT);
 }
 
+/* Polls the k servers of ids (every 5 ms, up to 5 s, longer under
+ * valgrind) for one that leads a term above min_term: its id (and *term),
+ * or -1. */
+static int wait_leader(cfg *c, const int *ids, int k, int min_term, int *term)
+{
+    for (int step = 0; step < 1000 * cfg_time_factor(); step++) {
+        for (int x = 0; x < k; x++) {
+            bool leader;
+            if (cfg_get_state(c, ids[x], term, &leader) && leader && *term > min_term)
+                return ids[x];
+        }
+        if (cfg_failed(c))
+            return -1;
+        cfg_sleep_ms(5);
+    }
+    return -1;
+}
+
 /* ---- 3A: no elections while all is well -------------------------------- */
 
 static void no_term_churn(cfg *c)
@@ -73,7 +101,7 @@ static void no_term_churn(cfg *c)
     int allowed = cfg_time_factor() > 1 ? 10 : 2;
 #endif
     int max = term;
-    for (int step = 0; step < 50; step++) {
+    for (int step = 0; step < 30; step++) {
         cfg_sleep_ms(100);
         int t = observe(c);
         CHECK(c);
@@ -81,7 +109,7 @@ static void no_term_churn(cfg *c)
             max = t;
     }
     if (max - term > allowed)
-        FAILF(c, "the term went from %d to %d in 5 s on a healthy network with every server "
+        FAILF(c, "the term went from %d to %d in 3 s on a healthy network with every server "
               "up (at most %d allowed): a leader must send heartbeats even with nothing to "
               "replicate, and a follower that hears from its leader must not start elections",
               term, max, allowed);
@@ -99,7 +127,7 @@ static void one_vote_per_term(cfg *c)
 {
     int servers = cfg_n(c);
     cfg_begin(c, "Test (3A): two candidates at once, one vote each term (raftlab)");
-    for (int round = 0; round < 4; round++) {
+    for (int round = 0; round < ROUNDS(4, 3); round++) {
         cfg_check_one_leader(c);
         CHECK(c);
         int v = cfg_rand(c) % servers, a = (v + 1) % servers, b = (v + 2) % servers;
@@ -108,13 +136,78 @@ static void one_vote_per_term(cfg *c)
         cfg_hold(c, b, v, false);
         cfg_release(c, a, v);
         cfg_release(c, b, v);
-        for (int step = 0; step < 100; step++) {
+        for (int step = 0; step < 40 * cfg_time_factor(); step++) {
             observe(c);                         /* two leaders of a term fail here */
             CHECK(c);
             cfg_sleep_ms(10);
         }
         for (int i = 0; i < servers; i++)
             cfg_connect(c, i);
+    }
+    cfg_check_one_leader(c);
+    CHECK(c);
+    cfg_end(c);
+}
+
+/* ---- 3A: old heartbeats do not hold off an election (constructed) ------- */
+
+/* Five peers. The leader l's heartbeats to the other four are held (the
+ * first one each), then l is cut off; the four elect x in a later term, and
+ * x is cut off too. The three left must elect a leader while the network
+ * keeps delivering l's old heartbeat to each of them, every 50 ms for 6 s.
+ * Those are of an older term: a follower answers no, and must not take
+ * them as news from a leader. One that resets its election timer on them
+ * never stands, and the three stay without a leader. */
+static void stale_heartbeats(cfg *c)
+{
+    int servers = cfg_n(c);
+    cfg_begin(c, "Test (3A): old heartbeats arriving again do not hold off an election (raftlab)");
+    for (int round = 0; round < ROUNDS(3, 2); round++) {
+        int l = cfg_check_one_leader(c);
+        CHECK(c);
+        int t;
+        bool is_leader;
+        cfg_get_state(c, l, &t, &is_leader);
+        int rest[4], k = 0;
+        for (int i = 0; i < servers; i++)
+            if (i != l)
+                rest[k++] = i;
+        for (int x = 0; x < 4; x++)
+            cfg_hold(c, l, rest[x], true);
+        for (int step = 0; step < 2 * RAFT_ELECTION_TIMEOUT * cfg_time_factor(); step++) {
+            int have = 0;
+            for (int x = 0; x < 4; x++)
+                have += cfg_held(c, l, rest[x]) > 0;
+            if (have == 4)
+                break;
+            cfg_sleep_ms(1);
+        }
+        for (int x = 0; x < 4; x++)
+            cfg_hold(c, l, rest[x], false);
+        cfg_disconnect(c, l);
+        int tx, ty;
+        int x = wait_leader(c, rest, 4, t, &tx);
+        CHECK(c);
+        if (x < 0)
+            FAILF(c, "four connected servers of five elected no leader in 5 s");
+        cfg_sleep_ms(200);                          /* every one hears x's term */
+        cfg_disconnect(c, x);
+        int left[3];
+        k = 0;
+        for (int y = 0; y < 4; y++)
+            if (rest[y] != x)
+                left[k++] = rest[y];
+        for (int y = 0; y < 3; y++)
+            cfg_echo(c, l, left[y], 120, 50);
+        if (wait_leader(c, left, 3, tx, &ty) < 0) {
+            CHECK(c);
+            FAILF(c, "servers %d, %d and %d elected no leader in 5 s while old heartbeats "
+                  "(term %d, from server %d, cut off) kept arriving: a heartbeat of an older "
+                  "term is no news from a leader, and must not reset the election timer",
+                  left[0], left[1], left[2], t, l);
+        }
+        cfg_connect(c, x);
+        cfg_connect(c, l);
     }
     cfg_check_one_leader(c);
     CHECK(c);
@@ -131,7 +224,7 @@ static void stale_replays(cfg *c)
     cfg_one_int(c, cfg_rand63(c), servers, true);
     CHECK(c);
     int down[2] = { -1, -1 };
-    for (int iter = 0; iter < 12; iter++) {
+    for (int iter = 0; iter < ROUNDS(12, 6); iter++) {
         int up = servers - (down[0] >= 0) - (down[1] >= 0);
         for (int k = 0; k < 3; k++) {
             cfg_one_int(c, cfg_rand63(c), up, true);
@@ -174,7 +267,7 @@ static void stale_append(cfg *c)
     cfg_begin(c, "Test (3B): a deposed leader's late AppendEntries (raftlab)");
     cfg_one_int(c, cfg_rand63(c), servers, true);
     CHECK(c);
-    for (int round = 0; round < 3; round++) {
+    for (int round = 0; round < ROUNDS(3, 2); round++) {
         int a = cfg_check_one_leader(c);
         CHECK(c);
         int b = (a + 1) % servers, other = (a + 2) % servers;
@@ -205,25 +298,152 @@ static void stale_append(cfg *c)
     cfg_end(c);
 }
 
-/* ---- 3B: the paper's Figure 8, built (constructed) ------------------------ */
+/* ---- 3B: replies from an earlier election or reign (constructed) --------- */
 
-/* Polls the k servers of ids (every 5 ms, up to 5 s, longer under
- * valgrind) for one that leads a term above min_term: its id (and *term),
- * or -1. */
-static int wait_leader(cfg *c, const int *ids, int k, int min_term, int *term)
+/* Polls server i (every ms, for up to an election timeout budget) until its
+ * term reaches term: whether it did. */
+static bool wait_term(cfg *c, int i, int term)
 {
-    for (int step = 0; step < 1000 * cfg_time_factor(); step++) {
-        for (int x = 0; x < k; x++) {
-            bool leader;
-            if (cfg_get_state(c, ids[x], term, &leader) && leader && *term > min_term)
-                return ids[x];
-        }
+    for (int step = 0; step < RAFT_ELECTION_TIMEOUT * cfg_time_factor(); step++) {
+        int t;
+        bool leader;
+        if (cfg_get_state(c, i, &t, &leader) && t >= term)
+            return true;
         if (cfg_failed(c))
-            return -1;
-        cfg_sleep_ms(5);
+            return false;
+        cfg_sleep_ms(1);
     }
-    return -1;
+    return false;
 }
+
+/* Five peers. a is cut off, but its first requests to v1 and v2 (on a Raft
+ * without PreVote, its vote requests of its new term t) are held, and later
+ * ones fail. When a stands again, in term t+1, the held requests arrive: v1
+ * and v2 vote for a in term t. Counted in term t+1, those votes make a lead
+ * t+1 with no vote of t+1; v1 and v2, which never voted in t+1, may then
+ * elect another leader of t+1 with the other two, and election safety
+ * fails. With PreVote a cannot stand while cut off, and the round proves
+ * nothing (stale_append_replies is the one for such a Raft). */
+static void stale_votes(cfg *c)
+{
+    int servers = cfg_n(c);
+    cfg_one_int(c, cfg_rand63(c), servers, true);   /* equal logs: the votes go to a */
+    CHECK(c);
+    int leader = cfg_check_one_leader(c);
+    CHECK(c);
+    int a = (leader + 1 + cfg_rand(c) % (servers - 1)) % servers;
+    int v1 = (a + 1) % servers, v2 = (a + 2) % servers;
+    cfg_hold(c, a, v1, true);
+    cfg_hold(c, a, v2, true);
+    cfg_disconnect(c, a);
+    for (int step = 0; step < 2 * RAFT_ELECTION_TIMEOUT * cfg_time_factor(); step++) {
+        if (cfg_held(c, a, v1) > 0 && cfg_held(c, a, v2) > 0)
+            break;
+        cfg_sleep_ms(1);
+    }
+    cfg_hold(c, a, v1, false);                      /* a's ends are off: later requests fail */
+    cfg_hold(c, a, v2, false);
+    int t;
+    bool is_leader;
+    cfg_get_state(c, a, &t, &is_leader);
+    wait_term(c, a, t + 1);
+    CHECK(c);
+    cfg_release(c, a, v1);
+    cfg_release(c, a, v2);
+    for (int step = 0; step < 150; step++) {
+        observe(c);                                 /* two leaders of t+1 fail here */
+        CHECK(c);
+        cfg_sleep_ms(10);
+    }
+    cfg_connect(c, a);
+}
+
+/* Five peers. The leader l of term t is cut off and takes five entries; its
+ * AppendEntries to f, cut off too, are held (f stays in term t on a Raft
+ * with PreVote). The other three elect m, which commits an entry of its own
+ * where l's first one is; l rejoins them and takes m's log. Then l wins a
+ * later term through p and q alone (they cannot reach each other), and, cut
+ * from q, takes entries at the indexes of its old ones; p acknowledges
+ * them. Only now do the held requests reach f, which accepts them (they are
+ * of its term): its replies say that it matches l's log, as that log was in
+ * term t. A leader that counts a reply from an earlier reign commits its new
+ * entries with p and f, although only l and p hold them. m, q and f then
+ * commit other entries there, and the history check sees a committed entry
+ * replaced. */
+static void stale_append_replies(cfg *c)
+{
+    int servers = cfg_n(c);
+    cfg_one_int(c, cfg_rand63(c), servers, true);   /* f holds everything before l's entries */
+    CHECK(c);
+    int l = cfg_check_one_leader(c);
+    CHECK(c);
+    int t;
+    bool is_leader;
+    cfg_get_state(c, l, &t, &is_leader);
+    int f = (l + 1) % servers;
+    int g[3] = { (l + 2) % servers, (l + 3) % servers, (l + 4) % servers };
+    cfg_hold(c, l, f, true);
+    cfg_disconnect(c, l);
+    cfg_disconnect(c, f);
+    for (int k = 0; k < 5; k++)
+        cfg_start_int(c, l, cfg_rand63(c), NULL, NULL);
+    CHECK(c);
+    cfg_sleep_ms(300);                              /* l's AppendEntries to f: held */
+    cfg_hold(c, l, f, false);
+    int tm;
+    int m = wait_leader(c, g, 3, t, &tm);
+    CHECK(c);
+    if (m < 0)
+        FAILF(c, "three connected servers of five elected no leader in 5 s");
+    cfg_one_int(c, cfg_rand63(c), 3, true);         /* m's entry where l's first one is */
+    CHECK(c);
+    cfg_connect(c, l);
+    cfg_one_int(c, cfg_rand63(c), 4, true);         /* l holds m's log now */
+    CHECK(c);
+    int p = g[0] == m ? g[1] : g[0], q = g[0] + g[1] + g[2] - m - p;
+    cfg_disconnect(c, m);
+    cfg_link(c, p, q, false);
+    int only[1] = { l }, t2;
+    if (wait_leader(c, only, 1, tm, &t2) < 0) {
+        CHECK(c);
+        FAILF(c, "server %d, the only server linked to both %d and %d, was not elected in 5 s",
+              l, p, q);
+    }
+    cfg_link(c, l, q, false);
+    for (int k = 0; k < 3; k++)
+        cfg_start_int(c, l, cfg_rand63(c), NULL, NULL);
+    CHECK(c);
+    cfg_sleep_ms(30);                               /* p acknowledges them */
+    cfg_release(c, l, f);
+    cfg_sleep_ms(100);                              /* f's replies reach l */
+    observe(c);
+    CHECK(c);
+    cfg_disconnect(c, l);
+    cfg_disconnect(c, p);
+    cfg_connect(c, m);
+    cfg_connect(c, f);
+    cfg_one_int(c, cfg_rand63(c), 3, true);         /* a replaced committed entry fails here */
+    CHECK(c);
+    cfg_connect(c, l);
+    cfg_connect(c, p);
+}
+
+static void stale_replies(cfg *c)
+{
+    int servers = cfg_n(c);
+    cfg_begin(c, "Test (3B): votes and acknowledgements from an earlier term (raftlab)");
+    for (int round = 0; round < ROUNDS(3, 1); round++) {
+        stale_votes(c);
+        CHECK(c);
+        stale_append_replies(c);
+        CHECK(c);
+    }
+    cfg_one_int(c, cfg_rand63(c), servers, true);
+    CHECK(c);
+    cfg_end(c);
+}
+
+/* ---- 3B: the paper's Figure 8, built (constructed) ------------------------ */
 
 /* Figure 8 of the Raft paper, step by step on five servers: (a) s1 leads
  * term t and replicates an entry X to s2 only; (b) s5 leads a later term
@@ -237,7 +457,7 @@ static void figure8_built(cfg *c)
 {
     int servers = cfg_n(c);
     cfg_begin(c, "Test (3B): the paper's Figure 8, built (raftlab)");
-    for (int round = 0; round < 3; round++) {
+    for (int round = 0; round < ROUNDS(3, 2); round++) {
         cfg_one_int(c, cfg_rand63(c), servers, true);
         CHECK(c);
         int s1 = cfg_check_one_leader(c);
@@ -308,7 +528,7 @@ static void vote_after_crash(cfg *c)
     cfg_one_int(c, cfg_rand63(c), servers, true);
     CHECK(c);
     int done = 0;
-    for (int round = 0; round < 12 && done < 3; round++) {
+    for (int round = 0; round < 12 && done < ROUNDS(3, 2); round++) {
         int t0 = cfg_check_terms(c);
         CHECK(c);
         int b = cfg_rand(c) % servers, x = (b + 1) % servers, y = (b + 2) % servers;
@@ -367,7 +587,7 @@ static void vote_after_crash(cfg *c)
 static void vote_after_crash_held(cfg *c)
 {
     int servers = cfg_n(c);
-    for (int round = 0; round < 6; round++) {
+    for (int round = 0; round < ROUNDS(6, 4); round++) {
         cfg_check_one_leader(c);
         CHECK(c);
         int v = cfg_rand(c) % servers, a = (v + 1) % servers, b = (v + 2) % servers;
@@ -414,7 +634,7 @@ static void crash_points(cfg *c, const char *description)
     cfg_begin(c, description);
     cfg_one_int(c, cfg_rand63(c), servers, true);
     CHECK(c);
-    for (int iter = 0; iter < 24; iter++) {
+    for (int iter = 0; iter < ROUNDS(24, 10); iter++) {
         int cut = -1;
         if (iter % 3 == 0) {
             cut = cfg_check_one_leader(c);
@@ -472,12 +692,13 @@ static void stale_snapshots(cfg *c)
 {
     int servers = cfg_n(c);
     cfg_set_hostile(c, true);
+    cfg_set_staggered_snapshots(c, true);
     cfg_begin(c, "Test (3D): snapshots despite duplicated and stale requests (raftlab)");
     cfg_one_int(c, cfg_rand63(c), servers, true);
     CHECK(c);
     int leader1 = cfg_check_one_leader(c);
     CHECK(c);
-    for (int iter = 0; iter < 15; iter++) {
+    for (int iter = 0; iter < ROUNDS(15, 6); iter++) {
         int victim = (leader1 + 1) % servers;
         int sender = leader1;
         if (iter % 3 == 1) {
@@ -506,8 +727,10 @@ static void stale_snapshots(cfg *c)
 
 static void TestNoTermChurn3A(void) { run_test(5, false, false, no_term_churn); }
 static void TestOneVotePerTerm3A(void) { run_test(3, false, false, one_vote_per_term); }
+static void TestStaleHeartbeats3A(void) { run_test(5, false, false, stale_heartbeats); }
 static void TestStaleReplays3B(void) { run_test(5, false, false, stale_replays); }
 static void TestStaleAppend3B(void) { run_test(3, false, false, stale_append); }
+static void TestStaleReplies3B(void) { run_test(5, false, false, stale_replies); }
 static void TestFigure8Built3B(void) { run_test(5, false, false, figure8_built); }
 static void TestVoteAfterCrash3C(void) { run_test(3, false, false, vote_after_crash); }
 static void TestCrashPoints3C(void) { run_test(5, false, false, crash_points_3c); }
@@ -517,11 +740,13 @@ static void TestCrashPoints3D(void) { run_test(5, false, true, crash_points_3d);
 const raft_test_def ours_3a[] = {
     { "TestNoTermChurn3A", TestNoTermChurn3A },
     { "TestOneVotePerTerm3A", TestOneVotePerTerm3A },
+    { "TestStaleHeartbeats3A", TestStaleHeartbeats3A },
     { NULL, NULL },
 };
 const raft_test_def ours_3b[] = {
     { "TestStaleReplays3B", TestStaleReplays3B },
     { "TestStaleAppend3B", TestStaleAppend3B },
+    { "TestStaleReplies3B", TestStaleReplies3B },
     { "TestFigure8Built3B", TestFigure8Built3B },
     { NULL, NULL },
 };

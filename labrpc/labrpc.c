@@ -1172,9 +1172,11 @@ static void link_call(labrpc_net *net, call *c)
     end->pending = c;
 }
 
-/* Hostile mode: the request of c delivered once more, later (see
- * labrpc_net_hostile). Out of memory: no replay (net->mu held). */
-static void ghost(labrpc_net *net, const call *c)
+/* The request of c delivered once more, ms from now, its reply going
+ * nowhere: hostile mode's replays (labrpc_net_hostile) and echoes
+ * (labrpc_end_echo, released: delivered even on a disabled end). Out of
+ * memory: no replay (net->mu held). */
+static void ghost(labrpc_net *net, const call *c, int ms, bool released)
 {
     call *g = calloc(1, sizeof *g);
     if (!g)
@@ -1193,8 +1195,21 @@ static void ghost(labrpc_net *net, const call *c)
     g->end = c->end;
     g->done = ghost_done;
     g->refs = 1;
+    g->released = released;
     link_call(net, g);
-    schedule(net, g, EV_DISPATCH, 100 + rnd(net, 2901));
+    schedule(net, g, EV_DISPATCH, ms);
+}
+
+void labrpc_end_echo(labrpc_end *end, int copies, int gap_ms)
+{
+    labrpc_net *net = end->net;
+    pthread_mutex_lock(&net->mu);
+    call *c = end->held_first;
+    while (c && c->completed)
+        c = c->held_next;
+    for (int i = 1; c && i <= copies && !net->stopping; i++)
+        ghost(net, c, i * gap_ms, true);
+    pthread_mutex_unlock(&net->mu);
 }
 
 static int start_call(labrpc_end *end, const char *method, const void *args,
@@ -1272,7 +1287,7 @@ static void schedule_request(labrpc_net *net, call *c)
         if (net->hostile) {
             ms += rnd(net, 101);
             if (!lost && rnd(net, 4) == 0)
-                ghost(net, c);
+                ghost(net, c, 100 + rnd(net, 2901), false);
         }
         schedule(net, c, lost ? EV_FAIL : EV_DISPATCH, ms);
     } else {

@@ -158,6 +158,11 @@ void labrpc_end_hold(labrpc_end *end, bool hold);
 void labrpc_end_release(labrpc_end *end);
 /* How many requests of end are held now. */
 int labrpc_end_held(labrpc_end *end);
+/* The oldest request held on end (if any) is delivered again copies times,
+ * one every gap_ms from now, even if end is disabled (a router that keeps
+ * resending an old packet); the replies go nowhere, no counter sees them,
+ * and the request stays held. */
+void labrpc_end_echo(labrpc_end *end, int copies, int gap_ms);
 
 /* Every call made on the network, dropped ones too. */
 int labrpc_net_total_count(labrpc_net *net);

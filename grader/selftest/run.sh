@@ -16,6 +16,9 @@
 #   escape   built by the Makefile (no symbol policy: the sandbox alone is
 #            tested), graded with --binary: both tests pass, nothing of the
 #            kit changes, no process of the test outlives the grader
+#   correct  a correct Raft of another design: every test passes in sim
+#            mode (4 seeds a test), and raftlab's own tests (the points
+#            file's "# ours") pass in real time too
 #   grader   not a folder: checks of the grader itself (see grader_checks)
 # Prints one line per case and exits 0 only if every case got its verdicts.
 set -u
@@ -44,6 +47,8 @@ CASES=(
   "refused|symbols_refused|--run InitialElection3A|||defines the global symbol nanosleep;CU_assertImplementation;labrpc_net_total_count;uses mprotect;uses kill;uses dlsym;uses syscall;((constructor));((section));asm"
   "build|include_kit|--run InitialElection3A|||the build failed"
   "escape|escape|--run InitialElection3A,BasicAgree3B|passed|passed|"
+  "correct|plain_raft||||"
+  "correct|second_raft||||"
   "grader|grader_checks||||"
 )
 
@@ -115,6 +120,36 @@ grader_checks() {
   printf '%s' "${why#; }"
 }
 
+# all_passed JSON: every test's verdict is "passed" (and there is one).
+all_passed() {
+  python3 - "$1" <<'EOF'
+import json, sys
+tests = [t for t in json.load(open(sys.argv[1]))["tests"] if t["name"].startswith("Test")]
+bad = ["%s: %s" % (t["name"], t["verdict"]) for t in tests if t["verdict"] != "passed"]
+print("; ".join(bad) if bad else ("" if tests else "no test ran"))
+EOF
+}
+
+# A correct Raft of another design passes every test: sim mode, then our
+# own tests in real time.
+correct_checks() {
+  local impl=$1 name=$2 why="" rc bad ours
+  NO_COLOR=1 "$GRADE" --impl "$impl" --sim --logs "$tmp/logs-$name-sim" \
+    --json "$tmp/$name-sim.json" --junit "$tmp/$name-sim.xml" >"$tmp/$name-sim.log" 2>&1
+  rc=$?
+  reports_parse "$tmp/$name-sim.json" "$tmp/$name-sim.xml" 2>/dev/null || why="$why; the reports do not parse"
+  bad=$(all_passed "$tmp/$name-sim.json" 2>&1)
+  [ $rc -eq 0 ] && [ -z "$bad" ] || why="$why; sim mode: exit $rc: $bad"
+  ours=$(sed -n 's/^Test\([A-Za-z0-9]*\) .*# ours.*/\1/p' grader/points.txt | paste -sd,)
+  NO_COLOR=1 "$GRADE" --impl "$impl" --run "$ours" --jobs 1 --logs "$tmp/logs-$name-rt" \
+    --json "$tmp/$name-rt.json" --junit "$tmp/$name-rt.xml" >"$tmp/$name-rt.log" 2>&1
+  rc=$?
+  bad=$(all_passed "$tmp/$name-rt.json" 2>&1)
+  [ $rc -eq 0 ] && [ -z "$bad" ] || why="$why; real time: exit $rc: $bad"
+  [ -n "$why" ] && grep -h "failed:" "$tmp/$name-sim.log" "$tmp/$name-rt.log" | head -3 >&2
+  printf '%s' "${why#; }"
+}
+
 for c in "${CASES[@]}"; do
   IFS='|' read -r kind name opts v1 v2 text <<<"$c"
   if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$name"; then
@@ -127,6 +162,8 @@ for c in "${CASES[@]}"; do
   why=""
   if [ "$kind" = grader ]; then
     why=$(grader_checks)
+  elif [ "$kind" = correct ]; then
+    why=$(correct_checks "$(layout "$name")" "$name")
   else
     impl=$(layout "$name")
     gopts=(--impl "$impl")

@@ -760,6 +760,52 @@ static void test_hold(void)
     waiter_destroy(&w);
 }
 
+/* An echo delivers the oldest held request again, copies times, gap_ms
+ * apart, even on a disabled end; the call itself stays held, and no
+ * counter sees the copies. */
+static void test_echo(void)
+{
+    fixture f;
+    fx_open(&f);
+    waiter w;
+    waiter_init(&w);
+    labrpc_end_hold(f.end, true);
+    CU_ASSERT_EQUAL(go_add(f.end, 7, 0, &w), LABRPC_OK);
+    CU_ASSERT_EQUAL(go_add(f.end, 8, 0, &w), LABRPC_OK);
+    labrpc_net_enable(f.net, f.end, false);
+    int64_t t0 = ms_now();
+    labrpc_end_echo(f.end, 4, 50);
+    int calls = 0;
+    while (calls < 4 && ms_now() - t0 < 2000) {
+        usleep(10 * 1000);
+        pthread_mutex_lock(&f.j.mu);
+        calls = f.j.calls;
+        pthread_mutex_unlock(&f.j.mu);
+    }
+    CU_ASSERT_EQUAL(calls, 4);
+    CU_ASSERT(ms_now() - t0 >= 200);
+    usleep(200 * 1000);
+    pthread_mutex_lock(&f.j.mu);
+    CU_ASSERT_EQUAL(f.j.calls, 4);                          /* no more than asked */
+    pthread_mutex_unlock(&f.j.mu);
+    CU_ASSERT_EQUAL(labrpc_end_held(f.end), 2);
+    pthread_mutex_lock(&w.mu);
+    CU_ASSERT_EQUAL(w.done, 0);                             /* the replies went nowhere */
+    pthread_mutex_unlock(&w.mu);
+    CU_ASSERT_EQUAL(labrpc_net_total_count(f.net), 2);
+    labrpc_end_release(f.end);
+    waiter_wait(&w, 2);
+    CU_ASSERT_EQUAL(w.ok, 2);
+    CU_ASSERT_EQUAL(w.sum, 15);
+    labrpc_end_echo(f.end, 3, 10);                          /* nothing held: nothing */
+    usleep(100 * 1000);
+    pthread_mutex_lock(&f.j.mu);
+    CU_ASSERT_EQUAL(f.j.calls, 6);
+    pthread_mutex_unlock(&f.j.mu);
+    fx_close(&f);
+    waiter_destroy(&w);
+}
+
 static void crash_hook(void *arg)
 {
     (*(int *)arg)++;
@@ -843,6 +889,7 @@ static const suite_test tests[] = {
     { "cleanup_in_flight", test_cleanup_in_flight },
     { "hostile", test_hostile },
     { "hold", test_hold },
+    { "echo", test_echo },
     { "crash_point", test_crash_point },
     { NULL, NULL },
 };
