@@ -134,7 +134,7 @@ grade: $(GRADE)
 	  $(if $(filter labs,$(IMPL_DIR)),$(if $(LAB)$(RUN)$(REPEAT)$(filter 1,$(ALL)),,--stop-after-failing-stage)) \
 	  --valgrind "$(VALGRIND)" --san "$(SAN)" $(if $(REPEAT),--repeat $(REPEAT)) $(if $(JOBS),--jobs $(JOBS)) \
 	  --points "$(POINTS)" --json "$(JSON)" --junit "$(JUNIT)" --gradescope "$(GRADESCOPE)" \
-	  $(if $(TIMEOUT),--timeout $(TIMEOUT))
+	  $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(RAFT_VERBOSE),--keep-logs)
 
 # The kit's own suite: labrpc's tests, then the Raft tests against the
 # solution and the skeleton (both built with -Werror).

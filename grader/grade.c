@@ -61,7 +61,7 @@
 typedef struct opts {
     const char *impl, *binary, *lab, *run, *valgrind, *san, *points, *logs;
     const char *json, *junit, *gradescope, *supp;
-    bool secure, sim, stop_stage;
+    bool secure, sim, stop_stage, keep_logs;
     int repeat, jobs;
     double timeout;
     long mem_mb, fsize_mb, nproc;
@@ -440,7 +440,8 @@ static void make_test_env(void)
 {
     extern char **environ;
     static const char *const PASS[] = { "RAFTLAB_SEED=", "RAFTLAB_SIM_REPLAY=",
-                                        "RAFTLAB_SIM_BUSY_S=", "NO_COLOR=", NULL };
+                                        "RAFTLAB_SIM_BUSY_S=", "NO_COLOR=", "RAFT_VERBOSE=",
+                                        NULL };
     static const struct { const char *name, *ours; } OPTS[] = {
         { "ASAN_OPTIONS", "exitcode=98:detect_leaks=1:halt_on_error=1" },
         { "LSAN_OPTIONS", "exitcode=98" },
@@ -823,12 +824,14 @@ static void finish_run(run *r, int status, const struct rusage *ru)
     outcome o = { 0 };
     classify(r, status, &o, &cpu);
     long long seed = sim_seed(r->log);
-    /* Only failing runs' output is kept (the folder goes if none failed). */
+    /* Only failing runs' output is kept (the folder goes if none is),
+     * unless --keep-logs. */
     char kept[PATH_MAX] = "";
-    if (o.v == REPORT_PASSED) {
+    if (o.v == REPORT_PASSED && !O.keep_logs) {
         unlink(r->log);
     } else {
-        snprintf(kept, sizeof kept, "%s", r->log);
+        if (o.v != REPORT_PASSED)
+            snprintf(kept, sizeof kept, "%s", r->log);
         kept_logs++;
     }
 
@@ -1050,7 +1053,7 @@ static int summary(void)
            wall_all, cpu_all, now() - t_start);
     printf("\nPoints: %g/%g\n", pts, max);
     if (kept_logs)
-        printf("Output of the failing runs: %s\n", logdir);
+        printf("Output of the %s runs: %s\n", O.keep_logs ? "tests'" : "failing", logdir);
     printf("%s%d passed, %d failed%s\n", passed == ntests ? paint(REPORT_PASSED) : paint(REPORT_FAILED),
            passed, ntests - passed, plain());
     return passed == ntests ? 0 : 1;
@@ -1107,7 +1110,10 @@ static void usage(FILE *f)
 "  --junit FILE      JUnit XML report (JUNIT=)\n"
 "  --gradescope FILE Gradescope results.json (GRADESCOPE=)\n"
 "  --logs DIR        where failing runs' output is kept\n"
-"                    (default build/grade-logs/<impl>-<date>)\n"
+"                    (default build/grade-logs/<impl>-<date>; build/grade-logs/latest\n"
+"                    names the last such folder)\n"
+"  --keep-logs       keep every run's output, passing ones too (make grade\n"
+"                    does when RAFT_VERBOSE is set)\n"
 "  -h, --help        this text\n"
 "\n"
 "Output: a line per test (colour on a terminal unless NO_COLOR is set), each\n"
@@ -1134,7 +1140,8 @@ static const char *empty_null(const char *s) { return s && s[0] ? s : NULL; }
 static void parse_args(int argc, char **argv)
 {
     enum { IMPL = 256, BINARY, LAB, RUN, VALGRIND, SAN, SUPP, REPEAT, JOBS, TIMEOUT, MEM,
-           FSIZE, NPROC, POINTS, JSON, JUNIT, GRADESCOPE, LOGS, SECURE, NO_SECURE, SIM, STOP };
+           FSIZE, NPROC, POINTS, JSON, JUNIT, GRADESCOPE, LOGS, SECURE, NO_SECURE, SIM, STOP,
+           KEEP };
     static const struct option lo[] = {
         { "impl", 1, 0, IMPL }, { "binary", 1, 0, BINARY }, { "lab", 1, 0, LAB },
         { "run", 1, 0, RUN }, { "valgrind", 1, 0, VALGRIND }, { "san", 1, 0, SAN },
@@ -1143,7 +1150,7 @@ static void parse_args(int argc, char **argv)
         { "nproc", 1, 0, NPROC }, { "points", 1, 0, POINTS }, { "json", 1, 0, JSON },
         { "junit", 1, 0, JUNIT }, { "gradescope", 1, 0, GRADESCOPE }, { "logs", 1, 0, LOGS },
         { "secure", 0, 0, SECURE }, { "no-secure", 0, 0, NO_SECURE }, { "sim", 0, 0, SIM },
-        { "stop-after-failing-stage", 0, 0, STOP },
+        { "stop-after-failing-stage", 0, 0, STOP }, { "keep-logs", 0, 0, KEEP },
         { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
     };
     int c;
@@ -1171,6 +1178,7 @@ static void parse_args(int argc, char **argv)
         case NO_SECURE: O.secure = false; break;
         case SIM: O.sim = true; break;
         case STOP: O.stop_stage = true; break;
+        case KEEP: O.keep_logs = true; break;
         case 'h': usage(stdout); exit(0);
         default:
             fprintf(stderr, "grade: see 'build/grade --help' for the options\n");
@@ -1376,6 +1384,23 @@ static void make_logdir(void)
         die("cannot create the log folder %s: %s (--logs names another)", logdir, strerror(errno));
 }
 
+/* build/grade-logs/latest names the default log folder just kept, so that
+ * a handout can give a path that always works. Best effort: a failure
+ * here only loses the shortcut. */
+static void link_latest(void)
+{
+    const char *base = strrchr(logdir, '/');
+    if (!base)
+        return;
+    char tmp[PATH_MAX], dst[PATH_MAX];
+    int n = (int)(base - logdir);
+    setf(dst, sizeof dst, "%.*s/latest", n, logdir);
+    setf(tmp, sizeof tmp, "%.*s/.latest.%d", n, logdir, (int)getpid());
+    unlink(tmp);
+    if (symlink(base + 1, tmp) != 0 || rename(tmp, dst) != 0)
+        unlink(tmp);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOFBF, 1 << 16);
@@ -1474,6 +1499,8 @@ int main(int argc, char **argv)
             }
     if (!kept_logs)
         rmdir(logdir);
+    else if (!O.logs)
+        link_latest();
     int rc = summary();
     if (stopped_after[0]) {
         printf("\nStopped after stage %s, which has failures: the later stages did not run.\n"

@@ -201,6 +201,14 @@ check "grader: a build failure gets a report" 120 bash -c '
   grep -q "\"name\": \"build\", .*\"verdict\": \"grader error\", \"message\": \"the build failed: .*error" "$1/nobuild.json" ||
     { echo "no build entry in the JSON report:"; cat "$1/nobuild.json"; exit 1; }' _ "$logdir" "$BUILD"
 
+echo "== handouts: the logging snippet and the log command, as a student uses them"
+check "handout: keep a run's log (debugging.md)" 120 tools/handout_snippets.sh log
+if [ "$MODE" != quick ]; then
+  for tool in helgrind drd thread; do
+    check "handout: the logging snippet under $tool" 600 tools/handout_snippets.sh "$tool"
+  done
+fi
+
 if [ "$MODE" != quick ]; then
   echo "== grader: each broken or hostile submission gets its verdict (grader/selftest)"
   for case in $(grader/selftest/run.sh --list); do

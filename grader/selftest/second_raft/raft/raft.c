@@ -11,8 +11,10 @@
  *    the rest. In-flight jobs per peer are capped, which bounds threads;
  *  - a plain Figure 2 / Figure 13 Raft: no PreVote, no check quorum, no
  *    resends beyond the heartbeat;
- *  - log backup: next_index goes back one entry per rejection, but never
- *    past the follower's log length, the one hint a rejection carries;
+ *  - log backup without conflict terms: the only hint a rejection carries
+ *    is the follower's log length; past that, next_index goes back one
+ *    entry on the first rejection, then twice as far on each further one
+ *    (one entry a round trip is too slow for Figure8Unreliable3C);
  *  - heartbeats every 110 ms, election timeouts drawn in 350-600 ms.
  *
  * One mutex (mu) guards all state. Replies are used only if the term they
@@ -38,10 +40,6 @@
 #define HEARTBEAT_MS 110
 #define ELECTION_MIN_MS 350
 #define ELECTION_SPAN_MS 250
-/* A rejection's hint (the follower's log length) also bounds next_index. */
-#ifndef BACKUP_MODE
-#define BACKUP_MODE 2
-#endif
 /* Calls in flight to one peer at most (each is a thread). */
 #define MAX_APPEND_INFLIGHT 16
 #define MAX_VOTE_INFLIGHT 4
@@ -587,22 +585,15 @@ static void append_reply(raft *rf, job *j, const uint8_t *rep, size_t len)
         advance_commit(rf);
         return;
     }
-    /* Back up: one entry, then twice as far after each further rejection
-     * (BACKUP_MODE 2); never past the end of the follower's log. */
+    /* A rejection of the latest probe (prev_index just below next_idx)
+     * backs up by back_step, which doubles with each such rejection; any
+     * rejection backs up to the end of the follower's log if that is
+     * lower. Never below match_idx + 1. */
     int32_t next = rf->next_idx[p];
-    if (j->prev_index < next) {
-#if BACKUP_MODE >= 2
+    if (j->prev_index < next)
         next = j->prev_index + 1 - rf->back_step[p];
-#else
-        next = j->prev_index;
-#endif
-    }
-#if BACKUP_MODE >= 1
     if (follower_next < next)
         next = follower_next;
-#else
-    (void)follower_next;
-#endif
     if (next < rf->match_idx[p] + 1)
         next = rf->match_idx[p] + 1;
     if (next < 1)
