@@ -24,6 +24,8 @@
 
 #define END_NAME_LEN 20
 #define WATCHDOG_GRACE_S 10   /* after the test limit, before the watchdog exits */
+#define CFG_MAX_CALLS 16      /* calls into the Raft the watchdog can name at once */
+#define CALL_LIMIT_S 15       /* a call into the Raft still running this long is stuck */
 #define CLEANUP_LIMIT_S 30    /* for cfg_cleanup */
 
 /* One applied entry of one server's view. */
@@ -101,7 +103,13 @@ struct cfg {
     _Atomic int *leader_of;
     _Atomic int limit_s;         /* test limit, s: CFG_TEST_LIMIT_S unless a benchmark set one (atomic: no sync point in sim) */
     const char *wd_phase;
-    char wd_call[128];           /* the test thread's current call into raft */
+    /* Calls into the Raft in progress, from any thread (call_begin). */
+    struct {
+        bool used, in_apply;
+        pthread_t th;
+        char what[96];
+        double since;
+    } calls[CFG_MAX_CALLS];
     pthread_t main_thread;       /* the test's own thread (cfg_make's caller) */
 
     /* The armed crash point (cfg_arm_crash_point). The hook runs on a
@@ -376,16 +384,69 @@ static bool over_time(cfg *c)
 
 /* ---- watchdog ------------------------------------------------------------ */
 
-static void set_call(cfg *c, const char *fmt, int i)
+/* Notes a call into the Raft in progress (which thread, what, since when)
+ * for the watchdog's report; in_apply: made from inside the apply
+ * function. Returns its slot, or -1 if all are taken (then not noted). */
+static int call_begin(cfg *c, bool in_apply, const char *fmt, int i)
 {
-    if (!pthread_equal(pthread_self(), c->main_thread))
-        return;   /* only the test's own thread leaves a note */
     pthread_mutex_lock(&c->mu);
-    if (fmt)
-        snprintf(c->wd_call, sizeof c->wd_call, fmt, i);
-    else
-        c->wd_call[0] = '\0';
+    int k = 0;
+    while (k < CFG_MAX_CALLS && c->calls[k].used)
+        k++;
+    if (k < CFG_MAX_CALLS) {
+        c->calls[k].used = true;
+        c->calls[k].in_apply = in_apply;
+        c->calls[k].th = pthread_self();
+        snprintf(c->calls[k].what, sizeof c->calls[k].what, fmt, i);
+        c->calls[k].since = cfg_now();
+    } else {
+        k = -1;
+    }
     pthread_mutex_unlock(&c->mu);
+    return k;
+}
+
+static void call_end(cfg *c, int k)
+{
+    if (k < 0)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->calls[k].used = false;
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* The test thread's call in progress, or "" (c->mu held). */
+static const char *main_call(cfg *c)
+{
+    for (int k = 0; k < CFG_MAX_CALLS; k++)
+        if (c->calls[k].used && pthread_equal(c->calls[k].th, c->main_thread))
+            return c->calls[k].what;
+    return "";
+}
+
+/* The watchdog's list of every call in progress, saying which one waits on
+ * the Raft from inside apply (c->mu held). */
+static void report_calls(cfg *c)
+{
+    bool any = false, from_apply = false;
+    double now = cfg_now();
+    for (int k = 0; k < CFG_MAX_CALLS; k++) {
+        if (!c->calls[k].used)
+            continue;
+        bool mine = pthread_equal(c->calls[k].th, c->main_thread);
+        if (!any)
+            printf("  Calls into the Raft still running:\n");
+        any = true;
+        from_apply |= c->calls[k].in_apply;
+        printf("    %s: %s, for %.1f s\n",
+               mine ? "the test's thread" : c->calls[k].in_apply ? "an apply (your applier's thread)"
+                                                           : "another thread of the test",
+               c->calls[k].what, now - c->calls[k].since);
+    }
+    if (from_apply)
+        printf("  A call from inside apply has not returned: your Raft waits for apply to "
+               "return while apply waits for your Raft. Never hold rf->mu (or a lock the API "
+               "takes) while you call apply; the others above wait behind it.\n");
 }
 
 static void *watchdog(void *arg)
@@ -398,11 +459,34 @@ static void *watchdog(void *arg)
             pthread_mutex_unlock(&c->mu);
             return NULL;
         }
+        /* A call into the Raft takes its lock and returns; one still
+         * running after CALL_LIMIT_S is a deadlock: say so now, not at
+         * the test's limit. */
+        const char *stuck = NULL;
+        for (int pass = 0; pass < 2 && !stuck; pass++)      /* the apply's call first: the culprit */
+            for (int k = 0; k < CFG_MAX_CALLS && !stuck; k++)
+                if (c->calls[k].used && c->calls[k].in_apply == (pass == 0) &&
+                    strncmp(c->calls[k].what, "labrpc", 6) != 0 &&
+                    cfg_now() - c->calls[k].since > CALL_LIMIT_S * c->factor)
+                    stuck = c->calls[k].what;
+        if (stuck) {
+            printf("  ... Failed --  %s%s%s has not returned in %d s: a deadlock in the Raft\n",
+                   c->test_name, c->test_name[0] ? ": " : "", stuck,
+                   (int)(CALL_LIMIT_S * c->factor));
+            report_calls(c);
+            if (c->failed)
+                printf("  (the first failure was: %s)\n", c->msg);
+            fflush(stdout);
+            fflush(stderr);
+            _exit(CFG_EXIT_STUCK);
+        }
         if (cfg_now() > c->wd_deadline) {
+            const char *call = main_call(c);
             printf("  ... Failed --  %s%s%s: %s is stuck%s%s%s\n",
                    c->test_name, c->test_name[0] ? ": " : "",
                    "test did not finish in time", c->wd_phase,
-                   c->wd_call[0] ? " (in " : "", c->wd_call, c->wd_call[0] ? ")" : "");
+                   call[0] ? " (in " : "", call, call[0] ? ")" : "");
+            report_calls(c);      /* after the verdict line, which the grader reads */
             if (c->failed)
                 printf("  (the first failure was: %s)\n", c->msg);
             fflush(stdout);
@@ -602,6 +686,8 @@ static uint8_t *make_snap(cfg *c, int i, int index, size_t *len)
     return buf;
 }
 
+static void note_leader(cfg *c, int i, int t);
+
 static void apply_command(cfg *c, inst *in, const raft_apply_msg *m)
 {
     int i = in->i;
@@ -681,10 +767,10 @@ static void apply_command(cfg *c, inst *in, const raft_apply_msg *m)
         free(copy);
     }
     c->last_applied[i] = idx;
+    rf = in->rf;
     if (c->snapshot) {
         int offset = c->staggered ? 3 * i : 0;
         if ((idx + 1 + offset) % CFG_SNAPSHOT_INTERVAL == 0 && in->rf) {
-            rf = in->rf;
             snap = make_snap(c, i, idx, &snap_len);
             if (!snap)
                 fail_locked(c, "harness out of memory (a snapshot of server %d)", i);
@@ -692,10 +778,24 @@ static void apply_command(cfg *c, inst *in, const raft_apply_msg *m)
     }
     pthread_mutex_unlock(&c->mu);
 
-    if (snap && rf) {
-        raft_snapshot(rf, idx, snap, snap_len);
-        free(snap);
+    /* raft.h lets apply call back into the Raft; doing it at every apply
+     * makes a Raft that holds its lock across apply fail at once (in 3B,
+     * not only in 3D), and the watchdog names the call. */
+    if (rf) {
+        int t;
+        bool leader;
+        int k = call_begin(c, true, "raft_get_state(server %d) from inside apply", i);
+        raft_get_state(rf, &t, &leader);
+        call_end(c, k);
+        if (leader)
+            note_leader(c, i, t);
     }
+    if (snap && rf) {
+        int k = call_begin(c, true, "raft_snapshot(server %d) from inside apply", i);
+        raft_snapshot(rf, idx, snap, snap_len);
+        call_end(c, k);
+    }
+    free(snap);
 }
 
 static void apply_fn(void *ctx, const raft_apply_msg *m)
@@ -799,9 +899,9 @@ static bool start_on(cfg *c, int i, bool need_connected, const void *cmd, size_t
     bool ok = false;
     raft *rf = acquire(c, i, need_connected);
     if (rf) {
-        set_call(c, "raft_start(server %d)", i);
+        int k = call_begin(c, false, "raft_start(server %d)", i);
         ok = raft_start(rf, cmd, len, &idx, &t);
-        set_call(c, NULL, 0);
+        call_end(c, k);
         release(c, i);
         if (ok && (idx < 1 || idx > CFG_MAX_INDEX)) {
             cfg_fail(c, "raft_start on server %d returned true with index %d: the first "
@@ -837,9 +937,9 @@ bool cfg_get_state(cfg *c, int i, int *term, bool *is_leader)
     bool l = false;
     raft *rf = acquire(c, i, false);
     if (rf) {
-        set_call(c, "raft_get_state(server %d)", i);
+        int k = call_begin(c, false, "raft_get_state(server %d)", i);
         raft_get_state(rf, &t, &l);
-        set_call(c, NULL, 0);
+        call_end(c, k);
         release(c, i);
         if (t < 0) {
             cfg_fail(c, "raft_get_state on server %d returned term %d: terms start at 0",
@@ -987,9 +1087,9 @@ static void kill_instance(cfg *c, int i)
     pthread_mutex_unlock(&c->mu);
     if (!rf)
         return;
-    set_call(c, "raft_kill(server %d)", i);
+    int k = call_begin(c, false, "raft_kill(server %d)", i);
     raft_kill(rf);
-    set_call(c, NULL, 0);
+    call_end(c, k);
     pthread_mutex_lock(&c->mu);
     in->dead = true;
     pthread_mutex_unlock(&c->mu);
@@ -1152,9 +1252,9 @@ bool cfg_start1(cfg *c, int i)
     if (!in || !ps || err[0])
         return false;
 
-    set_call(c, "raft_make(server %d)", i);
+    int k = call_begin(c, false, "raft_make(server %d)", i);
     raft *rf = raft_make(&c->ends[i * c->n], c->n, i, ps, apply_fn, in);
-    set_call(c, NULL, 0);
+    call_end(c, k);
     if (!rf) {
         cfg_fail(c, "raft_make for server %d returned NULL (it could not start)", i);
         return false;
@@ -1300,9 +1400,9 @@ void cfg_cleanup(cfg *c)
         }
     }
     if (c->net) {
-        set_call(c, "labrpc_net_cleanup%.0d", 0);
+        int k = call_begin(c, false, "labrpc_net_cleanup%.0d", 0);
         labrpc_net_cleanup(c->net);
-        set_call(c, NULL, 0);
+        call_end(c, k);
     }
 
     if (c->wd_running) {

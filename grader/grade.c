@@ -242,11 +242,30 @@ static char *fmt(const char *f, ...)
 
 /* The first report of a checker: the line of the first of heads found in
  * head (earliest in the text), and REPORT_LINES lines from it. */
+/* The first line of buf with needle that is a report: helgrind announces a
+ * thread ("Thread #3 was created", "... is the program's root thread")
+ * before it reports on it, and an announcement is not the diagnosis. */
+static const char *find_report_line(const char *buf, const char *needle)
+{
+    for (const char *p = strstr(buf, needle); p; p = strstr(p, needle)) {
+        const char *ls = line_start(buf, p);
+        size_t len = strcspn(ls, "\n");
+        char line[512];
+        snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), ls);
+        if (!strstr(line, " was created") && !strstr(line, "root thread"))
+            return ls;
+        if (!ls[len])
+            break;
+        p = ls + len + 1;
+    }
+    return NULL;
+}
+
 static bool first_report(const char *head, const char *const *heads, outcome *o)
 {
     const char *best = NULL;
     for (int k = 0; heads[k]; k++) {
-        const char *p = find_line(head, heads[k], false);
+        const char *p = find_report_line(head, heads[k]);
         if (p && (!best || p < best))
             best = p;
     }
@@ -270,6 +289,45 @@ static const char *const THREAD_ERRORS[] = {
 static const char *const ASAN_ERRORS[] = { "ERROR: AddressSanitizer", NULL };
 static const char *const LSAN_ERRORS[] = { "ERROR: LeakSanitizer", NULL };
 static const char *const UBSAN_ERRORS[] = { "runtime error:", NULL };
+
+/* Sim mode's own diagnosis (sim/sim.c): a deadlock or a busy loop, with
+ * the threads it names as holding locks, and the replay line. */
+static bool sim_report(const char *head, outcome *o)
+{
+    const char *p = find_line(head, "sim: deadlock", false);
+    if (!p)
+        p = find_line(head, "sim: busy loop", false);
+    if (!p)
+        return false;
+    o->message = one_line(p);
+    /* The threads that hold or wait for a lock held by another; the
+     * others (sleeping, waiting on a condition) only add noise. */
+    size_t cap = 4096, len = 0;
+    char *d = malloc(cap);
+    if (!d)
+        return true;
+    d[0] = '\0';
+    const char *q = strchr(p, '\n');
+    for (int k = 0; q && k < 200; k++) {
+        q++;
+        size_t n = strcspn(q, "\n");
+        bool thread = strncmp(q, "  thread ", 9) == 0;
+        if (!thread && strncmp(q, "sim: replay", 11) != 0)
+            break;
+        bool keep = !thread || memmem(q, n, "held by", 7) || memmem(q, n, "already", 7);
+        if (keep && len + n + 2 < cap) {
+            memcpy(d + len, q, n);
+            len += n;
+            d[len++] = '\n';
+            d[len] = '\0';
+        }
+        q = q[n] ? q + n : NULL;
+    }
+    while (len && d[len - 1] == '\n')
+        d[--len] = '\0';
+    o->details = d;
+    return true;
+}
 
 /* What the run's result lines say: the harness prints one, with the run's
  * secret (main.c). Any other count, or another test's name, is forged. */
@@ -398,6 +456,8 @@ static void classify(const run *r, int status, outcome *o, double *cpu)
         if (!scratch_temp)
             o->details = fmt("%s\nbacktrace: gdb -q -batch -ex run -ex bt --args %s %s", last,
                              binary, tests[r->test].name);
+    } else if (sim_report(head, o)) {
+        o->v = REPORT_FAILED;
     } else if (code == CFG_EXIT_STUCK) {
         o->v = REPORT_TIMEOUT;
         o->message = why ? strdup(why) : strdup("the harness's watchdog ended a stuck test");

@@ -33,6 +33,7 @@ trap 'rm -rf "$tmp"' EXIT
 CASES=(
   "grade|segv_make|--run InitialElection3A,ReElection3A|crashed|crashed|SIGSEGV"
   "grade|loop_start|--timeout 8 --run BasicAgree3B,InitialElection3A|timed out|passed|no result after 8 s"
+  "grade|lock_across_apply|--run BasicAgree3B,InitialElection3A|timed out|passed|from inside apply"
   "grade|deadlock_handler|--timeout 12 --run InitialElection3A,ReElection3A|timed out|timed out|no result"
   "grade|heap_overflow|--valgrind memcheck --run InitialElection3A,ReElection3A|memory errors|memory errors|Invalid write"
   "grade|use_after_free|--san address --run InitialElection3A,ReElection3A|memory errors|memory errors|heap-use-after-free"
