@@ -127,7 +127,7 @@ static void one_vote_per_term(cfg *c)
 {
     int servers = cfg_n(c);
     cfg_begin(c, "Test (3A): two candidates at once, one vote each term (raftlab)");
-    for (int round = 0; round < ROUNDS(4, 3); round++) {
+    for (int round = 0; round < ROUNDS(4, 2); round++) {
         cfg_check_one_leader(c);
         CHECK(c);
         int v = cfg_rand(c) % servers, a = (v + 1) % servers, b = (v + 2) % servers;
@@ -224,7 +224,7 @@ static void stale_replays(cfg *c)
     cfg_one_int(c, cfg_rand63(c), servers, true);
     CHECK(c);
     int down[2] = { -1, -1 };
-    for (int iter = 0; iter < ROUNDS(12, 6); iter++) {
+    for (int iter = 0; iter < ROUNDS(12, 4); iter++) {
         int up = servers - (down[0] >= 0) - (down[1] >= 0);
         for (int k = 0; k < 3; k++) {
             cfg_one_int(c, cfg_rand63(c), up, true);
@@ -528,7 +528,7 @@ static void vote_after_crash(cfg *c)
     cfg_one_int(c, cfg_rand63(c), servers, true);
     CHECK(c);
     int done = 0;
-    for (int round = 0; round < 12 && done < ROUNDS(3, 2); round++) {
+    for (int round = 0; round < 12 && done < ROUNDS(3, 1); round++) {
         int t0 = cfg_check_terms(c);
         CHECK(c);
         int b = cfg_rand(c) % servers, x = (b + 1) % servers, y = (b + 2) % servers;
@@ -587,7 +587,7 @@ static void vote_after_crash(cfg *c)
 static void vote_after_crash_held(cfg *c)
 {
     int servers = cfg_n(c);
-    for (int round = 0; round < ROUNDS(6, 4); round++) {
+    for (int round = 0; round < ROUNDS(6, 2); round++) {
         cfg_check_one_leader(c);
         CHECK(c);
         int v = cfg_rand(c) % servers, a = (v + 1) % servers, b = (v + 2) % servers;
@@ -634,7 +634,7 @@ static void crash_points(cfg *c, const char *description)
     cfg_begin(c, description);
     cfg_one_int(c, cfg_rand63(c), servers, true);
     CHECK(c);
-    for (int iter = 0; iter < ROUNDS(24, 10); iter++) {
+    for (int iter = 0; iter < ROUNDS(24, 8); iter++) {
         int cut = -1;
         if (iter % 3 == 0) {
             cut = cfg_check_one_leader(c);
