@@ -323,7 +323,7 @@ static bool wait_term(cfg *c, int i, int term)
  * t+1 with no vote of t+1; v1 and v2, which never voted in t+1, may then
  * elect another leader of t+1 with the other two, and election safety
  * fails. With PreVote a cannot stand while cut off, and the round proves
- * nothing (stale_append_replies is the one for such a Raft). */
+ * nothing (earlier_reign is the one for such a Raft). */
 static void stale_votes(cfg *c)
 {
     int servers = cfg_n(c);
@@ -358,19 +358,22 @@ static void stale_votes(cfg *c)
     cfg_connect(c, a);
 }
 
-/* Five peers. The leader l of term t is cut off and takes five entries; its
- * AppendEntries to f, cut off too, are held (f stays in term t on a Raft
- * with PreVote). The other three elect m, which commits an entry of its own
- * where l's first one is; l rejoins them and takes m's log. Then l wins a
- * later term through p and q alone (they cannot reach each other), and, cut
- * from q, takes entries at the indexes of its old ones; p acknowledges
- * them. Only now do the held requests reach f, which accepts them (they are
- * of its term): its replies say that it matches l's log, as that log was in
- * term t. A leader that counts a reply from an earlier reign commits its new
- * entries with p and f, although only l and p hold them. m, q and f then
- * commit other entries there, and the history check sees a committed entry
- * replaced. */
-static void stale_append_replies(cfg *c)
+/* Five peers, a leader l of term t and a follower f. l takes five entries
+ * that f alone holds, or will hold: either f acknowledges them at once
+ * (held false), or l's AppendEntries to f are held while both are cut off
+ * (held true; f stays in term t on a Raft with PreVote). The other three
+ * elect m, which commits an entry of its own where l's first one is; l
+ * rejoins them (and, if it was not held, f too) and takes m's log. Then l
+ * wins a later term through p and q alone (they cannot reach each other),
+ * and, cut from q, takes entries at the indexes of its old ones; p
+ * acknowledges them. Held, the requests now reach f, which accepts them
+ * (they are of its term). Either way f has said it matches l's log up to
+ * those indexes, but only as that log was in term t. A leader that keeps
+ * its match index from an earlier reign, or counts a reply from one,
+ * commits its new entries with p and f, though only l and p hold them; m,
+ * q and f then commit other entries there, and the history check sees a
+ * committed entry replaced. */
+static void earlier_reign(cfg *c, bool held)
 {
     int servers = cfg_n(c);
     cfg_one_int(c, cfg_rand63(c), servers, true);   /* f holds everything before l's entries */
@@ -382,14 +385,24 @@ static void stale_append_replies(cfg *c)
     cfg_get_state(c, l, &t, &is_leader);
     int f = (l + 1) % servers;
     int g[3] = { (l + 2) % servers, (l + 3) % servers, (l + 4) % servers };
-    cfg_hold(c, l, f, true);
-    cfg_disconnect(c, l);
-    cfg_disconnect(c, f);
+    if (held) {
+        cfg_hold(c, l, f, true);
+        cfg_disconnect(c, l);
+        cfg_disconnect(c, f);
+    } else {
+        for (int x = 0; x < 3; x++)
+            cfg_link(c, l, g[x], false);
+    }
     for (int k = 0; k < 5; k++)
         cfg_start_int(c, l, cfg_rand63(c), NULL, NULL);
     CHECK(c);
-    cfg_sleep_ms(300);                              /* l's AppendEntries to f: held */
-    cfg_hold(c, l, f, false);
+    cfg_sleep_ms(300);                              /* f has them, or they are held */
+    if (held) {
+        cfg_hold(c, l, f, false);
+    } else {
+        cfg_disconnect(c, l);
+        cfg_disconnect(c, f);
+    }
     int tm;
     int m = wait_leader(c, g, 3, t, &tm);
     CHECK(c);
@@ -397,11 +410,15 @@ static void stale_append_replies(cfg *c)
         FAILF(c, "three connected servers of five elected no leader in 5 s");
     cfg_one_int(c, cfg_rand63(c), 3, true);         /* m's entry where l's first one is */
     CHECK(c);
+    if (!held)
+        cfg_connect(c, f);
     cfg_connect(c, l);
-    cfg_one_int(c, cfg_rand63(c), 4, true);         /* l holds m's log now */
+    cfg_one_int(c, cfg_rand63(c), held ? 4 : 5, true);  /* l (and f) hold m's log now */
     CHECK(c);
     int p = g[0] == m ? g[1] : g[0], q = g[0] + g[1] + g[2] - m - p;
     cfg_disconnect(c, m);
+    if (!held)
+        cfg_disconnect(c, f);
     cfg_link(c, p, q, false);
     int only[1] = { l }, t2;
     if (wait_leader(c, only, 1, tm, &t2) < 0) {
@@ -414,7 +431,8 @@ static void stale_append_replies(cfg *c)
         cfg_start_int(c, l, cfg_rand63(c), NULL, NULL);
     CHECK(c);
     cfg_sleep_ms(30);                               /* p acknowledges them */
-    cfg_release(c, l, f);
+    if (held)
+        cfg_release(c, l, f);
     cfg_sleep_ms(100);                              /* f's replies reach l */
     observe(c);
     CHECK(c);
@@ -435,7 +453,9 @@ static void stale_replies(cfg *c)
     for (int round = 0; round < ROUNDS(3, 1); round++) {
         stale_votes(c);
         CHECK(c);
-        stale_append_replies(c);
+        earlier_reign(c, true);
+        CHECK(c);
+        earlier_reign(c, false);
         CHECK(c);
     }
     cfg_one_int(c, cfg_rand63(c), servers, true);

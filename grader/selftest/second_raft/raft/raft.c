@@ -114,7 +114,9 @@ struct raft {
     int32_t *back_step;    /* how far the next rejection backs up */
 
     /* jobs */
-    job *jobs;
+    job *queued;           /* to start, by flush() */
+    int creating;          /* threads inside flush() creating jobs */
+    job *jobs;             /* started, to join */
     int *append_inflight;
     int *vote_inflight;
 
@@ -301,8 +303,7 @@ static bool see_term(raft *rf, int32_t t)
 
 static void *job_main(void *arg);
 
-/* Starts job j (args already encoded) on its own thread. Called with mu
- * held. On failure j and its args are freed. */
+/* Room for one more call of this kind to peer? (mu held) */
 static bool can_launch(const raft *rf, int peer, int kind)
 {
     if (kind == JOB_VOTE)
@@ -310,28 +311,75 @@ static bool can_launch(const raft *rf, int peer, int kind)
     return !rf->dead && rf->append_inflight[peer] < MAX_APPEND_INFLIGHT;
 }
 
+static int *inflight_of(raft *rf, const job *j)
+{
+    return j->kind == JOB_VOTE ? &rf->vote_inflight[j->peer] : &rf->append_inflight[j->peer];
+}
+
+/* Queues job j (args already encoded) to be started by flush(). Called with
+ * mu held. If there is no room, j and its args are freed. */
 static void launch(raft *rf, job *j)
 {
-    int *inflight = j->kind == JOB_VOTE ? rf->vote_inflight : rf->append_inflight;
     if (!can_launch(rf, j->peer, j->kind)) {
         free(j->args);
         free(j);
         return;
     }
+    (*inflight_of(rf, j))++;
+    j->next = rf->queued;
+    rf->queued = j;
+}
+
+/* Called with mu held; returns with it released. Starts a thread for each
+ * queued job, outside mu (creating a thread can take long on a loaded
+ * machine, and nothing should wait for it). Started jobs go on rf->jobs,
+ * where the ticker and raft_kill find them to join. */
+static void flush(raft *rf)
+{
+    job *q = rf->queued;
+    rf->queued = NULL;
+    if (!q) {
+        pthread_mutex_unlock(&rf->mu);
+        return;
+    }
+    rf->creating++;
+    pthread_mutex_unlock(&rf->mu);
     pthread_attr_t attr;
     bool attr_ok = pthread_attr_init(&attr) == 0;
     if (attr_ok)
         pthread_attr_setstacksize(&attr, JOB_STACK_BYTES);
-    if (pthread_create(&j->tid, attr_ok ? &attr : NULL, job_main, j) != 0) {
-        free(j->args);
-        free(j);
-    } else {
-        inflight[j->peer]++;
-        j->next = rf->jobs;
-        rf->jobs = j;
+    job *started = NULL, *failed = NULL;
+    while (q) {
+        job *j = q;
+        q = j->next;
+        if (pthread_create(&j->tid, attr_ok ? &attr : NULL, job_main, j) == 0) {
+            j->next = started;
+            started = j;
+        } else {
+            j->next = failed;
+            failed = j;
+        }
     }
     if (attr_ok)
         pthread_attr_destroy(&attr);
+    pthread_mutex_lock(&rf->mu);
+    while (started) {
+        job *j = started;
+        started = j->next;
+        j->next = rf->jobs;
+        rf->jobs = j;
+    }
+    for (job *j = failed; j; j = j->next)
+        (*inflight_of(rf, j))--;
+    if (--rf->creating == 0 && rf->dead)
+        pthread_cond_broadcast(&rf->tick_cv); /* raft_kill waits for it */
+    pthread_mutex_unlock(&rf->mu);
+    while (failed) {
+        job *j = failed;
+        failed = j->next;
+        free(j->args);
+        free(j);
+    }
 }
 
 static job *new_job(raft *rf, int peer, int kind, codec_enc *e)
@@ -642,12 +690,9 @@ static void *job_main(void *arg)
         else
             snapshot_reply(rf, j, rep, len);
     }
-    if (j->kind == JOB_VOTE)
-        rf->vote_inflight[j->peer]--;
-    else
-        rf->append_inflight[j->peer]--;
+    (*inflight_of(rf, j))--;
     j->finished = true;
-    pthread_mutex_unlock(&rf->mu);
+    flush(rf); /* a retry, or a new leader's first heartbeats */
     free(rep);
     return NULL;
 }
@@ -835,6 +880,8 @@ static void *ticker_main(void *arg)
         } else if (now - rf->heard_ms >= rf->timeout_ms) {
             start_election(rf);
         }
+        flush(rf);
+        pthread_mutex_lock(&rf->mu);
         /* Sleep until the next heartbeat or election deadline (become_leader
          * and raft_kill wake us sooner). */
         int64_t due = rf->role == LEADER ? rf->next_beat_ms : rf->heard_ms + rf->timeout_ms;
@@ -964,7 +1011,7 @@ bool raft_start(raft *rf, const void *command, size_t len, int *index, int *term
             }
         }
     }
-    pthread_mutex_unlock(&rf->mu);
+    flush(rf);
     return leader;
 }
 
@@ -1088,8 +1135,13 @@ void raft_kill(raft *rf)
     pthread_mutex_unlock(&rf->mu);
     pthread_join(rf->ticker, NULL);
     pthread_join(rf->applier, NULL);
-    /* Every blocked call returns once its end is cancelled; no new job
-     * starts now that dead is set. */
+    /* No job is queued once dead is set; wait for threads still starting
+     * the ones queued before, so that every started job is on rf->jobs. */
+    pthread_mutex_lock(&rf->mu);
+    while (rf->creating > 0)
+        pthread_cond_wait(&rf->tick_cv, &rf->mu);
+    pthread_mutex_unlock(&rf->mu);
+    /* Every blocked call returns once its end is cancelled. */
     for (int p = 0; p < rf->npeers; p++)
         if (p != rf->me)
             labrpc_end_cancel(rf->peers[p]);
