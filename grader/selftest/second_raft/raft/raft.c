@@ -40,9 +40,15 @@
 #define HEARTBEAT_MS 110
 #define ELECTION_MIN_MS 350
 #define ELECTION_SPAN_MS 250
-/* Calls in flight to one peer at most (each is a thread). */
-#define MAX_APPEND_INFLIGHT 16
-#define MAX_VOTE_INFLIGHT 4
+/* Calls in flight to one peer at most (each is a thread). A call to a
+ * cut-off peer fails only after up to 7 s: heartbeats alone keep about 30
+ * in flight to it, and the cap must stay above that, or the peer, once
+ * back, waits for a free slot while its election timer runs out. */
+#define MAX_APPEND_INFLIGHT 64
+#define MAX_VOTE_INFLIGHT 8
+/* raft_start sends at once only to a peer with fewer calls in flight than
+ * this (one that answers); the others get the entry with the heartbeat. */
+#define START_SEND_BELOW 2
 #define JOB_STACK_BYTES (256 * 1024)
 /* Decoding limits. */
 #define MAX_ENTRIES (1u << 22)
@@ -585,10 +591,10 @@ static void send_appends(raft *rf, int p)
     launch(rf, j);
 }
 
-static void broadcast_appends(raft *rf)
+static void broadcast_appends(raft *rf, int below)
 {
     for (int p = 0; p < rf->npeers; p++)
-        if (p != rf->me)
+        if (p != rf->me && rf->append_inflight[p] < below)
             send_appends(rf, p);
 }
 
@@ -875,7 +881,7 @@ static void *ticker_main(void *arg)
         if (rf->role == LEADER) {
             if (now >= rf->next_beat_ms) {
                 rf->next_beat_ms = now + HEARTBEAT_MS;
-                broadcast_appends(rf);
+                broadcast_appends(rf, MAX_APPEND_INFLIGHT);
             }
         } else if (now - rf->heard_ms >= rf->timeout_ms) {
             start_election(rf);
@@ -1007,7 +1013,7 @@ bool raft_start(raft *rf, const void *command, size_t len, int *index, int *term
                 cut_from(rf, last_index(rf));
                 leader = false;
             } else {
-                broadcast_appends(rf);
+                broadcast_appends(rf, START_SEND_BELOW);
             }
         }
     }
