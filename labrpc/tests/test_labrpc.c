@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <valgrind/valgrind.h>
 
 #include "labrpc.h"
 #include "suites.h"
@@ -859,10 +860,12 @@ static void test_cleanup_in_flight(void)
         CU_ASSERT_EQUAL(go_add(f.end, i, 0, &w), LABRPC_OK);
         CU_ASSERT_EQUAL(go_add(dead, i, 0, &w), LABRPC_OK);
     }
-    /* Cleanup completes every call (valgrind checks nothing is left). */
+    /* Cleanup completes every call (valgrind checks nothing is left), and
+     * fails the waiting ones rather than waiting out their delays; under
+     * valgrind on a busy machine it may take longer. */
     int64_t t0 = ms_now();
     labrpc_net_cleanup(f.net);
-    CU_ASSERT(ms_now() - t0 < 2000);
+    CU_ASSERT(ms_now() - t0 < (RUNNING_ON_VALGRIND ? 10000 : 2000));
     CU_ASSERT_EQUAL(w.done, 40);
     labrpc_server_free(f.srv);
     junk_destroy(&f.j);
