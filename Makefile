@@ -5,6 +5,7 @@
 #                          (labs/: stops after the first stage with a failure; ALL=1 grades all)
 #                          VALGRIND=memcheck|helgrind|drd  SAN=address|undefined|thread
 #                          REPEAT=N JOBS=J  POINTS=<file>  JSON= JUNIT= GRADESCOPE=<file>
+#                          DRY=1: print the tests the variables select; build and run nothing
 #   make handout         the student tarball: build/raftlab-handout.tar.gz
 #   make test            the kit's own test suite (what CI runs; TEST_MODE=quick skips the long steps)
 #   make bench           labrpc benchmarks
@@ -134,7 +135,8 @@ grade: $(GRADE)
 	  $(if $(filter labs,$(IMPL_DIR)),$(if $(LAB)$(RUN)$(REPEAT)$(filter 1,$(ALL)),,--stop-after-failing-stage)) \
 	  --valgrind "$(VALGRIND)" --san "$(SAN)" $(if $(REPEAT),--repeat $(REPEAT)) $(if $(JOBS),--jobs $(JOBS)) \
 	  --points "$(POINTS)" --json "$(JSON)" --junit "$(JUNIT)" --gradescope "$(GRADESCOPE)" \
-	  $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(RAFT_VERBOSE),--keep-logs)
+	  $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(RAFT_VERBOSE),--keep-logs) \
+	  $(if $(filter 1,$(DRY)),--dry-run)
 
 # The kit's own suite: labrpc's tests, then the Raft tests against the
 # solution and the skeleton (both built with -Werror).

@@ -61,7 +61,7 @@
 typedef struct opts {
     const char *impl, *binary, *lab, *run, *valgrind, *san, *points, *logs;
     const char *json, *junit, *gradescope, *supp;
-    bool secure, sim, stop_stage, keep_logs;
+    bool secure, sim, stop_stage, keep_logs, dry_run;
     int repeat, jobs;
     double timeout;
     long mem_mb, fsize_mb, nproc;
@@ -1174,6 +1174,8 @@ static void usage(FILE *f)
 "                    names the last such folder)\n"
 "  --keep-logs       keep every run's output, passing ones too (make grade\n"
 "                    does when RAFT_VERBOSE is set)\n"
+"  --dry-run         check the options and print the tests they select; build\n"
+"                    and run nothing (make grade DRY=1)\n"
 "  -h, --help        this text\n"
 "\n"
 "Output: a line per test (colour on a terminal unless NO_COLOR is set), each\n"
@@ -1201,7 +1203,7 @@ static void parse_args(int argc, char **argv)
 {
     enum { IMPL = 256, BINARY, LAB, RUN, VALGRIND, SAN, SUPP, REPEAT, JOBS, TIMEOUT, MEM,
            FSIZE, NPROC, POINTS, JSON, JUNIT, GRADESCOPE, LOGS, SECURE, NO_SECURE, SIM, STOP,
-           KEEP };
+           KEEP, DRY };
     static const struct option lo[] = {
         { "impl", 1, 0, IMPL }, { "binary", 1, 0, BINARY }, { "lab", 1, 0, LAB },
         { "run", 1, 0, RUN }, { "valgrind", 1, 0, VALGRIND }, { "san", 1, 0, SAN },
@@ -1211,6 +1213,7 @@ static void parse_args(int argc, char **argv)
         { "junit", 1, 0, JUNIT }, { "gradescope", 1, 0, GRADESCOPE }, { "logs", 1, 0, LOGS },
         { "secure", 0, 0, SECURE }, { "no-secure", 0, 0, NO_SECURE }, { "sim", 0, 0, SIM },
         { "stop-after-failing-stage", 0, 0, STOP }, { "keep-logs", 0, 0, KEEP },
+        { "dry-run", 0, 0, DRY },
         { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
     };
     int c;
@@ -1239,6 +1242,7 @@ static void parse_args(int argc, char **argv)
         case SIM: O.sim = true; break;
         case STOP: O.stop_stage = true; break;
         case KEEP: O.keep_logs = true; break;
+        case DRY: O.dry_run = true; break;
         case 'h': usage(stdout); exit(0);
         default:
             fprintf(stderr, "grade: see 'build/grade --help' for the options\n");
@@ -1461,6 +1465,27 @@ static void link_latest(void)
         unlink(tmp);
 }
 
+/* --dry-run: what the options select, and that the folder to grade holds a
+ * Raft; nothing is built or run. Bad options have already ended the run
+ * (exit 2) with their message. */
+static void dry_run(void)
+{
+    if (O.impl) {
+        char raft_c[PATH_MAX + 16];
+        setf(raft_c, sizeof raft_c, "%s/raft/raft.c", O.impl);
+        if (access(raft_c, R_OK) != 0)
+            die("IMPL %s: no %s (%s)", O.impl, raft_c, strerror(errno));
+    }
+    load_tests();
+    printf("grade: would run %d test%s of %s%s%s%s%s%s, %d run%s each, limit %.0f s:\n", ntests,
+           ntests == 1 ? "" : "s", O.impl ? O.impl : binary, O.sim ? " in sim mode" : "",
+           O.valgrind ? " under " : "", O.valgrind ? O.valgrind : "", O.san ? ", SAN=" : "",
+           O.san ? O.san : "", O.repeat, O.repeat == 1 ? "" : "s", O.timeout);
+    for (int k = 0; k < ntests; k++)
+        printf("  %s\n", tests[k].name);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOFBF, 1 << 16);
@@ -1508,6 +1533,10 @@ int main(int argc, char **argv)
     if (O.binary) {
         if (!realpath(O.binary, binary))
             die("--binary %s: %s", O.binary, strerror(errno));
+    }
+    if (O.dry_run) {
+        dry_run();
+        return 0;
     }
     /* The first line says whether anything protects the machine. */
     if (O.secure) {

@@ -201,7 +201,8 @@ check "grader: a build failure gets a report" 120 bash -c '
   grep -q "\"name\": \"build\", .*\"verdict\": \"grader error\", \"message\": \"the build failed: .*error" "$1/nobuild.json" ||
     { echo "no build entry in the JSON report:"; cat "$1/nobuild.json"; exit 1; }' _ "$logdir" "$BUILD"
 
-echo "== handouts: the logging snippet and the log command, as a student uses them"
+echo "== handouts: every command they show, the logging snippet, the log command"
+check "handout: every command of the handouts and README is accepted" 120 tools/handout_commands.sh
 check "handout: keep a run's log (debugging.md)" 120 tools/handout_snippets.sh log
 if [ "$MODE" != quick ]; then
   for tool in helgrind drd thread; do
