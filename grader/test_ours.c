@@ -531,6 +531,95 @@ static void figure8_built(cfg *c)
     cfg_end(c);
 }
 
+/* ---- 3B: a vote request that arrives after the voter's log moved on ------ */
+
+/* Five peers: the leader l, its followers a and b, a candidate x and d. x
+ * and d are cut off from l and a; b is linked to l and a, and x's requests
+ * to b wait in the network. Then b hears nothing from l for 200 ms, more
+ * than a minimum election timeout but less than the time after which l
+ * would give up its leadership: a Raft with PreVote now lets x stand (b,
+ * which hears from no leader, answers x's held pre-vote requests yes), so
+ * x asks for votes; its request to b is held again. b and l talk again and
+ * l commits an entry e with a and b, which x and d lack. l and a are cut
+ * off, x's vote request reaches b at last, and b, x and d are linked. A
+ * correct b refuses its vote (b's log holds e, x's does not) and leads
+ * itself; a b that votes without comparing logs makes x leader, whose log
+ * lacks a committed entry: x's next entry replaces e, and the history
+ * check sees it. Without PreVote the held requests are votes of an earlier
+ * moment and x may simply win; the round proves nothing then. */
+static void late_vote_round(cfg *c)
+{
+    int servers = cfg_n(c);
+    cfg_one_int(c, cfg_rand63(c), servers, true);   /* equal logs everywhere */
+    CHECK(c);
+    int l = cfg_check_one_leader(c);
+    CHECK(c);
+    int t;
+    bool is_leader;
+    cfg_get_state(c, l, &t, &is_leader);
+    int b = (l + 1) % servers, x = (l + 2) % servers, d = (l + 3) % servers,
+        a = (l + 4) % servers;
+    int lab[3] = { l, a, b };
+    cut_all(c);
+    group(c, lab, 3);
+    cfg_link(c, x, d, true);
+    cfg_hold(c, x, b, true);
+    cfg_link_one_way(c, x, b, true);
+    /* x (or d) stands, or asks to, and its request to b waits. */
+    for (int step = 0; step < 3 * RAFT_ELECTION_TIMEOUT * cfg_time_factor(); step++) {
+        if (cfg_held(c, x, b) > 0 || cfg_failed(c))
+            break;
+        cfg_sleep_ms(1);
+    }
+    CHECK(c);
+    cfg_link(c, l, b, false);
+    cfg_sleep_ms(200);
+    cfg_release(c, x, b);                           /* still holding what comes next */
+    int tx;
+    for (int step = 0; step < 50; step++) {
+        if (!cfg_get_state(c, x, &tx, &is_leader) || tx > t)
+            break;
+        cfg_sleep_ms(1);
+    }
+    cfg_link(c, l, b, true);
+    /* l may decline commands until a majority answers again (check quorum). */
+    int index = -1, term;
+    bool started = false;
+    for (int step = 0; step < 100 && !started && !cfg_failed(c); step++) {
+        started = cfg_start_int(c, l, cfg_rand63(c), &index, &term);
+        if (!started)
+            cfg_sleep_ms(5);
+    }
+    for (int step = 0; started && step < 200 && cfg_n_committed(c, index, NULL) < 3; step++) {
+        CHECK(c);
+        cfg_sleep_ms(10);
+    }
+    CHECK(c);
+    cfg_disconnect(c, l);
+    cfg_disconnect(c, a);
+    cfg_hold(c, x, b, false);
+    cfg_release(c, x, b);                           /* x's vote request reaches b */
+    int bxd[3] = { b, x, d };
+    group(c, bxd, 3);
+    cfg_one_int(c, cfg_rand63(c), 3, true);         /* a replaced committed entry fails here */
+    CHECK(c);
+    cfg_connect(c, l);
+    cfg_connect(c, a);
+}
+
+static void late_vote(cfg *c)
+{
+    int servers = cfg_n(c);
+    cfg_begin(c, "Test (3B): a vote request that arrives after the voter's log moved on (raftlab)");
+    for (int round = 0; round < ROUNDS(4, 2); round++) {
+        late_vote_round(c);
+        CHECK(c);
+    }
+    cfg_one_int(c, cfg_rand63(c), servers, true);
+    CHECK(c);
+    cfg_end(c);
+}
+
 /* ---- 3C: a vote survives a crash (constructed) --------------------------- */
 
 /* Three peers in term t. b crashes (it keeps term t). The other two elect a
@@ -757,6 +846,7 @@ static void TestStaleReplays3B(void) { run_test(5, false, false, stale_replays);
 static void TestStaleAppend3B(void) { run_test(3, false, false, stale_append); }
 static void TestStaleReplies3B(void) { run_test(5, false, false, stale_replies); }
 static void TestFigure8Built3B(void) { run_test(5, false, false, figure8_built); }
+static void TestLateVote3B(void) { run_test(5, false, false, late_vote); }
 static void TestVoteAfterCrash3C(void) { run_test(3, false, false, vote_after_crash); }
 static void TestCrashPoints3C(void) { run_test(5, false, false, crash_points_3c); }
 static void TestStaleSnapshots3D(void) { run_test(3, false, true, stale_snapshots); }
@@ -773,6 +863,7 @@ const raft_test_def ours_3b[] = {
     { "TestStaleAppend3B", TestStaleAppend3B },
     { "TestStaleReplies3B", TestStaleReplies3B },
     { "TestFigure8Built3B", TestFigure8Built3B },
+    { "TestLateVote3B", TestLateVote3B },
     { NULL, NULL },
 };
 const raft_test_def ours_3c[] = {
