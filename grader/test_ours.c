@@ -54,8 +54,8 @@ static void group(cfg *c, const int *ids, int k)
 }
 
 /* Every link cut but a -> v and b -> v, and those held until a and b have
- * both asked for votes (an election timeout budget): their requests wait in
- * the network, to arrive together. */
+ * both asked for votes (within an election timeout budget): their requests
+ * wait in the network, to arrive together. */
 static void ask_held(cfg *c, int a, int b, int v)
 {
     cut_all(c);
@@ -63,7 +63,11 @@ static void ask_held(cfg *c, int a, int b, int v)
     cfg_hold(c, b, v, true);
     cfg_link_one_way(c, a, v, true);
     cfg_link_one_way(c, b, v, true);
-    cfg_sleep_ms(RAFT_ELECTION_TIMEOUT);
+    for (int step = 0; step < RAFT_ELECTION_TIMEOUT * cfg_time_factor(); step++) {
+        if ((cfg_held(c, a, v) > 0 && cfg_held(c, b, v) > 0) || cfg_failed(c))
+            break;
+        cfg_sleep_ms(1);
+    }
 }
 
 /* Polls the k servers of ids (every 5 ms, up to 5 s, longer under
@@ -119,23 +123,49 @@ static void no_term_churn(cfg *c)
 /* ---- 3A: one vote per term (constructed) --------------------------------- */
 
 /* Three peers, every link cut but a -> v and b -> v, and those held: the
- * (pre-)vote requests of a and b wait in the network until both have asked,
- * then arrive together. Both can then stand in the same term, and v may
- * vote for one of them only; if it votes for both, a and b both lead that
- * term, and election safety fails. Then every link comes back. */
+ * (pre-)vote requests of a and b wait in the network until both have asked.
+ * Then, by rounds:
+ *  - together: both arrive at once. Both can then stand in the same term t,
+ *    and v may vote for one of them only.
+ *  - after a leads: b's arrive first, and its next requests are held again
+ *    (with PreVote, b now stands in t and asks v for its vote); a's arrive
+ *    and a leads t with v's vote, then b's vote request of t reaches v,
+ *    either right after a's first heartbeat, or after v has heard nothing
+ *    for an election timeout. Neither a heartbeat of its term nor its own
+ *    election timer may make v forget its vote.
+ * If v votes twice in t, a and b both lead t, and election safety fails.
+ * Then every link comes back. */
 static void one_vote_per_term(cfg *c)
 {
     int servers = cfg_n(c);
     cfg_begin(c, "Test (3A): two candidates at once, one vote each term (raftlab)");
-    for (int round = 0; round < ROUNDS(4, 2); round++) {
+    for (int round = 0; round < ROUNDS(6, 3); round++) {
         cfg_check_one_leader(c);
         CHECK(c);
         int v = cfg_rand(c) % servers, a = (v + 1) % servers, b = (v + 2) % servers;
         ask_held(c, a, b, v);
-        cfg_hold(c, a, v, false);
-        cfg_hold(c, b, v, false);
-        cfg_release(c, a, v);
-        cfg_release(c, b, v);
+        if (round % 3 == 0) {
+            cfg_hold(c, a, v, false);
+            cfg_hold(c, b, v, false);
+            cfg_release(c, a, v);
+            cfg_release(c, b, v);
+        } else {
+            cfg_release(c, b, v);                   /* b's later requests: held */
+            cfg_sleep_ms(50);
+            cfg_hold(c, a, v, false);
+            cfg_release(c, a, v);
+            int only[1] = { a }, t;
+            wait_leader(c, only, 1, 0, &t);
+            CHECK(c);
+            if (round % 3 == 1) {
+                cfg_sleep_ms(50);                   /* a's heartbeats reach v */
+            } else {
+                cfg_link(c, a, v, false);
+                cfg_sleep_ms(RAFT_ELECTION_TIMEOUT); /* v's timer runs out */
+            }
+            cfg_hold(c, b, v, false);
+            cfg_release(c, b, v);
+        }
         for (int step = 0; step < 40 * cfg_time_factor(); step++) {
             observe(c);                         /* two leaders of a term fail here */
             CHECK(c);
@@ -224,7 +254,7 @@ static void stale_replays(cfg *c)
     cfg_one_int(c, cfg_rand63(c), servers, true);
     CHECK(c);
     int down[2] = { -1, -1 };
-    for (int iter = 0; iter < ROUNDS(12, 4); iter++) {
+    for (int iter = 0; iter < ROUNDS(12, 3); iter++) {
         int up = servers - (down[0] >= 0) - (down[1] >= 0);
         for (int k = 0; k < 3; k++) {
             cfg_one_int(c, cfg_rand63(c), up, true);
@@ -531,29 +561,28 @@ static void figure8_built(cfg *c)
     cfg_end(c);
 }
 
-/* ---- 3B: a vote request that arrives after the voter's log moved on ------ */
+/* ---- 3A and 3B: a candidate the leader cannot see (constructed) ---------- */
 
-/* Five peers: the leader l, its followers a and b, a candidate x and d. x
- * and d are cut off from l and a; b is linked to l and a, and x's requests
- * to b wait in the network. Then b hears nothing from l for 200 ms, more
- * than a minimum election timeout but less than the time after which l
- * would give up its leadership: a Raft with PreVote now lets x stand (b,
- * which hears from no leader, answers x's held pre-vote requests yes), so
- * x asks for votes; its request to b is held again. b and l talk again and
- * l commits an entry e with a and b, which x and d lack. l and a are cut
- * off, x's vote request reaches b at last, and b, x and d are linked. A
- * correct b refuses its vote (b's log holds e, x's does not) and leads
- * itself; a b that votes without comparing logs makes x leader, whose log
- * lacks a committed entry: x's next entry replaces e, and the history
- * check sees it. Without PreVote the held requests are votes of an earlier
- * moment and x may simply win; the round proves nothing then. */
-static void late_vote_round(cfg *c)
+/* Five peers, from a healthy cluster with equal logs: the leader l, its
+ * followers a and b, a candidate x and d. x and d are cut off from l and a;
+ * b is linked to l and a, and x's requests to b (and, if to_l, to l) wait in
+ * the network. Then b hears nothing from l for 200 ms: more than a minimum
+ * election timeout, less than the time after which l gives up leading
+ * (check quorum). A Raft with PreVote now lets x stand: b, which hears from
+ * no leader, answers x's held pre-votes yes, and x asks for votes in a new
+ * term; its vote requests to b (and l) are held again. b and l talk again,
+ * and l leads on. Without PreVote the held requests are x's vote requests,
+ * and x may win at once. Returns l's term, and the roles in ids (l, a, b,
+ * x, d). */
+static int stand_unseen(cfg *c, bool to_l, int ids[5])
 {
     int servers = cfg_n(c);
     cfg_one_int(c, cfg_rand63(c), servers, true);   /* equal logs everywhere */
-    CHECK(c);
+    if (cfg_failed(c))
+        return -1;
     int l = cfg_check_one_leader(c);
-    CHECK(c);
+    if (cfg_failed(c))
+        return -1;
     int t;
     bool is_leader;
     cfg_get_state(c, l, &t, &is_leader);
@@ -565,13 +594,16 @@ static void late_vote_round(cfg *c)
     cfg_link(c, x, d, true);
     cfg_hold(c, x, b, true);
     cfg_link_one_way(c, x, b, true);
+    if (to_l) {
+        cfg_hold(c, x, l, true);
+        cfg_link_one_way(c, x, l, true);
+    }
     /* x (or d) stands, or asks to, and its request to b waits. */
     for (int step = 0; step < 3 * RAFT_ELECTION_TIMEOUT * cfg_time_factor(); step++) {
         if (cfg_held(c, x, b) > 0 || cfg_failed(c))
             break;
         cfg_sleep_ms(1);
     }
-    CHECK(c);
     cfg_link(c, l, b, false);
     cfg_sleep_ms(200);
     cfg_release(c, x, b);                           /* still holding what comes next */
@@ -582,6 +614,22 @@ static void late_vote_round(cfg *c)
         cfg_sleep_ms(1);
     }
     cfg_link(c, l, b, true);
+    ids[0] = l, ids[1] = a, ids[2] = b, ids[3] = x, ids[4] = d;
+    return t;
+}
+
+/* stand_unseen, then: l commits an entry e with a and b, which x and d lack.
+ * l and a are cut off, x's vote request reaches b at last, and b, x and d
+ * are linked. A correct b refuses its vote (b's log holds e, x's does not)
+ * and leads itself; a b that votes without comparing logs makes x leader,
+ * whose log lacks a committed entry: x's next entry replaces e, and the
+ * history check sees it. */
+static void late_vote_round(cfg *c)
+{
+    int ids[5];
+    stand_unseen(c, false, ids);
+    CHECK(c);
+    int l = ids[0], a = ids[1], b = ids[2], x = ids[3], d = ids[4];
     /* l may decline commands until a majority answers again (check quorum). */
     int index = -1, term;
     bool started = false;
@@ -607,6 +655,46 @@ static void late_vote_round(cfg *c)
     cfg_connect(c, a);
 }
 
+/* stand_unseen, then: l hears from a majority again, and x's vote request
+ * of the new term reaches l (x's later requests to l are held), then b. A
+ * leader that takes the newer term must become a follower (§5.1). One that
+ * keeps leading now leads x's term, with a and b answering it, and may vote
+ * for x too: x then leads that term with d and l. Election safety fails. */
+static void step_down_round(cfg *c)
+{
+    int ids[5];
+    stand_unseen(c, true, ids);
+    CHECK(c);
+    int l = ids[0], b = ids[2], x = ids[3];
+    cfg_sleep_ms(50);                               /* b's answers reach l */
+    cfg_release(c, x, l);                           /* x's later requests to l: held */
+    cfg_sleep_ms(50);
+    cfg_hold(c, x, b, false);
+    cfg_release(c, x, b);
+    for (int step = 0; step < 50; step++) {
+        observe(c);                                 /* two leaders of x's term fail here */
+        CHECK(c);
+        cfg_sleep_ms(10);
+    }
+    cfg_hold(c, x, l, false);
+    cfg_release(c, x, l);
+    for (int i = 0; i < cfg_n(c); i++)
+        cfg_connect(c, i);
+}
+
+static void step_down(cfg *c)
+{
+    int servers = cfg_n(c);
+    cfg_begin(c, "Test (3A): a leader steps down when it hears of a newer term (raftlab)");
+    for (int round = 0; round < ROUNDS(4, 2); round++) {
+        step_down_round(c);
+        CHECK(c);
+    }
+    cfg_one_int(c, cfg_rand63(c), servers, true);
+    CHECK(c);
+    cfg_end(c);
+}
+
 static void late_vote(cfg *c)
 {
     int servers = cfg_n(c);
@@ -622,8 +710,8 @@ static void late_vote(cfg *c)
 
 /* ---- 3C: a vote survives a crash (constructed) --------------------------- */
 
-/* Three peers in term t. b crashes (it keeps term t). The other two elect a
- * leader a in term t+1 with the vote of v, and v crashes the moment a leads,
+/* Three peers in term t. The leader b crashes (it keeps term t). The other
+ * two elect a leader a in term t+1 with the vote of v, and v crashes the moment a leads,
  * then a. v (or, every other round, a) and b restart: b's first election is
  * in term t+1 too, and v must remember that it voted for a there (a, that
  * it voted for itself). If it votes again, b leads term t+1, which a led:
@@ -639,14 +727,14 @@ static void vote_after_crash(cfg *c)
     CHECK(c);
     int done = 0;
     for (int round = 0; round < 16 && done < ROUNDS(8, 2); round++) {
+        /* b is the leader: x and y elect the next one at once, in one term
+         * if no vote splits (with or without PreVote). */
+        int b = cfg_check_one_leader(c);
+        CHECK(c);
         int t0 = cfg_check_terms(c);
         CHECK(c);
-        int b = cfg_rand(c) % servers, x = (b + 1) % servers, y = (b + 2) % servers;
+        int x = (b + 1) % servers, y = (b + 2) % servers;
         cfg_crash1(c, b);
-        /* x and y apart until the leader's term is over, then together. */
-        cfg_link(c, x, y, false);
-        cfg_sleep_ms(RAFT_ELECTION_TIMEOUT);
-        cfg_link(c, x, y, true);
         int a = -1, term = -1;
         for (int step = 0; step < 2000 * cfg_time_factor() && a < 0; step++) {
             for (int i = x; a < 0; i = y) {
@@ -748,7 +836,7 @@ static void crash_points(cfg *c, const char *description)
     cfg_begin(c, description);
     cfg_one_int(c, cfg_rand63(c), servers, true);
     CHECK(c);
-    for (int iter = 0; iter < ROUNDS(24, 8); iter++) {
+    for (int iter = 0; iter < ROUNDS(24, 6); iter++) {
         int cut = -1;
         if (iter % 3 == 0) {
             cut = cfg_check_one_leader(c);
@@ -812,7 +900,7 @@ static void stale_snapshots(cfg *c)
     CHECK(c);
     int leader1 = cfg_check_one_leader(c);
     CHECK(c);
-    for (int iter = 0; iter < ROUNDS(15, 6); iter++) {
+    for (int iter = 0; iter < ROUNDS(15, 4); iter++) {
         int victim = (leader1 + 1) % servers;
         int sender = leader1;
         if (iter % 3 == 1) {
@@ -846,6 +934,7 @@ static void TestStaleReplays3B(void) { run_test(5, false, false, stale_replays);
 static void TestStaleAppend3B(void) { run_test(3, false, false, stale_append); }
 static void TestStaleReplies3B(void) { run_test(5, false, false, stale_replies); }
 static void TestFigure8Built3B(void) { run_test(5, false, false, figure8_built); }
+static void TestStepDown3A(void) { run_test(5, false, false, step_down); }
 static void TestLateVote3B(void) { run_test(5, false, false, late_vote); }
 static void TestVoteAfterCrash3C(void) { run_test(3, false, false, vote_after_crash); }
 static void TestCrashPoints3C(void) { run_test(5, false, false, crash_points_3c); }
@@ -856,6 +945,7 @@ const raft_test_def ours_3a[] = {
     { "TestNoTermChurn3A", TestNoTermChurn3A },
     { "TestOneVotePerTerm3A", TestOneVotePerTerm3A },
     { "TestStaleHeartbeats3A", TestStaleHeartbeats3A },
+    { "TestStepDown3A", TestStepDown3A },
     { NULL, NULL },
 };
 const raft_test_def ours_3b[] = {
