@@ -388,6 +388,88 @@ static void stale_votes(cfg *c)
     cfg_connect(c, a);
 }
 
+/* Polls until server i has at least one request held towards each of j and
+ * k (an election timeout budget, as for a candidate's first requests). */
+static void wait_held(cfg *c, int i, int j, int k)
+{
+    for (int step = 0; step < 2 * RAFT_ELECTION_TIMEOUT * cfg_time_factor(); step++) {
+        if ((cfg_held(c, i, j) > 0 && cfg_held(c, i, k) > 0) || cfg_failed(c))
+            return;
+        cfg_sleep_ms(1);
+    }
+}
+
+/* stale_votes for a Raft with PreVote. Five peers, every link cut. a's
+ * requests to v1 and v2 are held; once they are there (pre-votes), they
+ * arrive, v1 and v2 answer yes, and a stands in term t: its vote requests
+ * to them are held again, and its links to them cut. Then a's links to w1
+ * and w2 come up, held the same way: a stands again, in t+1, through their
+ * pre-votes, and its vote requests of t+1 wait. Only now do the vote
+ * requests of t reach v1 and v2, which grant them. (In real time the round
+ * is weaker: a Raft that resends a lost vote request may win t+1 through
+ * w1 and w2 first.) A correct a ignores
+ * those grants (they are for t); counted in t+1 they make a lead t+1 with
+ * no vote of t+1 but its own. a is cut off, and the other four, none of
+ * which voted in t+1, may elect a leader of t+1: election safety fails.
+ * (Without PreVote, a simply wins t with v1 and v2 and the round proves
+ * nothing.) */
+static void stale_votes_prevote(cfg *c)
+{
+    int servers = cfg_n(c);
+    cfg_one_int(c, cfg_rand63(c), servers, true);   /* equal logs: the votes go to a */
+    CHECK(c);
+    int leader = cfg_check_one_leader(c);
+    CHECK(c);
+    int a = (leader + 1 + cfg_rand(c) % (servers - 1)) % servers;
+    int v1 = (a + 1) % servers, v2 = (a + 2) % servers, w1 = (a + 3) % servers,
+        w2 = (a + 4) % servers;
+    int t, tx;
+    bool is_leader;
+    cfg_get_state(c, a, &t, &is_leader);
+    cut_all(c);
+    cfg_hold(c, a, v1, true);
+    cfg_hold(c, a, v2, true);
+    cfg_link_one_way(c, a, v1, true);
+    cfg_link_one_way(c, a, v2, true);
+    cfg_sleep_ms(200);                              /* v1 and v2 hear no leader */
+    wait_held(c, a, v1, v2);
+    cfg_release(c, a, v1);
+    cfg_release(c, a, v2);
+    wait_term(c, a, t + 1);                         /* a asks for votes of t+1 */
+    cfg_hold(c, a, v1, false);
+    cfg_hold(c, a, v2, false);
+    cfg_link_one_way(c, a, v1, false);
+    cfg_link_one_way(c, a, v2, false);
+    cfg_hold(c, a, w1, true);
+    cfg_hold(c, a, w2, true);
+    cfg_link_one_way(c, a, w1, true);
+    cfg_link_one_way(c, a, w2, true);
+    wait_held(c, a, w1, w2);
+    cfg_get_state(c, a, &tx, &is_leader);
+    cfg_release(c, a, w1);
+    cfg_release(c, a, w2);
+    wait_term(c, a, tx + 1);
+    CHECK(c);
+    cfg_release(c, a, v1);                          /* the vote requests of a's last term but one */
+    cfg_release(c, a, v2);
+    for (int step = 0; step < 20; step++) {
+        observe(c);
+        CHECK(c);
+        cfg_sleep_ms(5);
+    }
+    cfg_disconnect(c, a);
+    int rest[4] = { v1, v2, w1, w2 };
+    group(c, rest, 4);
+    int tl;
+    wait_leader(c, rest, 4, tx, &tl);               /* a second leader of a's term fails here */
+    CHECK(c);
+    cfg_hold(c, a, w1, false);
+    cfg_hold(c, a, w2, false);
+    cfg_release(c, a, w1);
+    cfg_release(c, a, w2);
+    cfg_connect(c, a);
+}
+
 /* Five peers, a leader l of term t and a follower f. l takes five entries
  * that f alone holds, or will hold: either f acknowledges them at once
  * (held false), or l's AppendEntries to f are held while both are cut off
@@ -482,6 +564,8 @@ static void stale_replies(cfg *c)
     cfg_begin(c, "Test (3B): votes and acknowledgements from an earlier term (raftlab)");
     for (int round = 0; round < ROUNDS(3, 1); round++) {
         stale_votes(c);
+        CHECK(c);
+        stale_votes_prevote(c);
         CHECK(c);
         earlier_reign(c, true);
         CHECK(c);
