@@ -480,15 +480,19 @@ static void wait_gone(pid_t tid)
         __real_nanosleep(&pause, NULL);
 }
 
-/* Real-joins threads that have finished, so that a finished thread is gone
- * from the process (and /proc) before any other thread takes a step. */
+/* Waits until threads that have finished are gone from the process (and
+ * /proc) before any other thread takes a step. A detached one is joined for
+ * real and freed. A joinable one is joined for real only when the program
+ * joins (or detaches) it: until then glibc must not hand its pthread_t to a
+ * new thread, or the program's pthread_join would find the wrong one. */
 static void reap(void)
 {
     sthread **pp = &threads;
     while (*pp) {
         sthread *t = *pp;
         if (t->st == T_DONE && !t->reaped && t != self) {
-            __real_pthread_join(t->real, NULL);
+            if (t->detached)
+                __real_pthread_join(t->real, NULL);
             wait_gone(t->tid);
             t->reaped = true;
             if (t->detached) {
@@ -578,7 +582,8 @@ int __wrap_pthread_create(pthread_t *th, const pthread_attr_t *attr,
     t->deadline = -1;
     t->what = "its start";
     t->site = (void *)(uintptr_t)fn;
-    /* Always joinable for real: reap() joins it once it finishes. */
+    /* Always joinable for real: joined by reap() once it finishes if the
+     * program detached it, else when the program joins or detaches it. */
     pthread_attr_t a;
     pthread_attr_init(&a);
     if (attr) {
@@ -645,6 +650,11 @@ int __wrap_pthread_join(pthread_t th, void **ret)
     if (ret)
         *ret = t->ret;
     unlink_thread(t);
+    /* t has handed on the baton and released big: this returns at once, or
+     * as soon as its last instructions have run. */
+    __real_pthread_join(t->real, NULL);
+    if (!t->reaped)
+        wait_gone(t->tid);
     leave();
     __real_pthread_cond_destroy(&t->cv);
     free(t);
@@ -663,6 +673,7 @@ int __wrap_pthread_detach(pthread_t th)
     } else {
         t->detached = true;
         if (t->reaped) {
+            __real_pthread_join(t->real, NULL); /* finished: only its handle was left */
             unlink_thread(t);
             __real_pthread_cond_destroy(&t->cv);
             free(t);

@@ -150,6 +150,7 @@ same_twice() {
 }
 echo "== sim: scheduler, determinism, seed sweeps (virtual time)"
 check "sim selftest timing" 120 "$SIM_SELFTEST" timing
+check "sim selftest join (a pthread_t is not reused before its join)" 120 "$SIM_SELFTEST" join
 sim_report "sim selftest deadlock" deadlock "sim: deadlock"
 sim_report "sim selftest busy loop" busy "sim: busy loop"
 for t in InitialElection3A BasicAgree3B Figure83C SnapshotBasic3D; do

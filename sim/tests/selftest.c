@@ -7,6 +7,10 @@
  *   sim_selftest busy       a thread spins without a sync point: sim must
  *                           report a busy loop; exit 1 (set
  *                           RAFTLAB_SIM_BUSY_S=1 to make it quick)
+ *   sim_selftest join       threads joined long after they finished, while
+ *                           others start: each join gets its own thread's
+ *                           result (a pthread_t is not reused before its
+ *                           join); exit 0
  */
 #include <errno.h>
 #include <pthread.h>
@@ -120,14 +124,51 @@ static int busy(void)
     return 0;
 }
 
+static void *returns_arg(void *arg)
+{
+    return arg;
+}
+
+/* Batches of threads that finish at once, joined only after the next batch
+ * has started, in reverse order: a pthread_t handed out again before its
+ * join would mix them up. */
+static int join_late(void)
+{
+    enum { BATCH = 8, ROUNDS = 50 };
+    pthread_t prev[BATCH], cur[BATCH];
+    int bad = 0;
+    for (int r = 0; r <= ROUNDS; r++) {
+        for (long k = 0; k < BATCH && r < ROUNDS; k++)
+            if (pthread_create(&cur[k], NULL, returns_arg, (void *)(r * 100L + k)) != 0) {
+                printf("join: pthread_create failed\n");
+                return 1;
+            }
+        sleep_ms(1); /* the new ones finish too */
+        for (int k = BATCH - 1; k >= 0 && r > 0; k--) {
+            void *ret;
+            int rc = pthread_join(prev[k], &ret);
+            if (rc != 0 || (long)ret != (r - 1) * 100L + k) {
+                printf("join: round %d thread %d: pthread_join gave %d and %ld, expected 0 and %ld\n",
+                       r - 1, k, rc, (long)ret, (r - 1) * 100L + k);
+                bad = 1;
+            }
+        }
+        memcpy(prev, cur, sizeof prev);
+    }
+    printf(bad ? "join: FAILED\n" : "join: ok\n");
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "join") == 0)
+        return join_late();
     if (argc == 2 && strcmp(argv[1], "timing") == 0)
         return timing();
     if (argc == 2 && strcmp(argv[1], "deadlock") == 0)
         return deadlock();
     if (argc == 2 && strcmp(argv[1], "busy") == 0)
         return busy();
-    fprintf(stderr, "usage: %s timing|deadlock|busy\n", argv[0]);
+    fprintf(stderr, "usage: %s timing|deadlock|busy|join\n", argv[0]);
     return 2;
 }
