@@ -50,6 +50,7 @@ CASES=(
   "build|include_kit|--run InitialElection3A|||the build failed"
   "escape|escape|--run InitialElection3A,BasicAgree3B|passed|passed|"
   "correct|plain_raft||||"
+  "correct|second_raft||||"
   "grader|grader_checks||||"
 )
 
