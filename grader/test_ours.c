@@ -84,6 +84,20 @@ static int wait_leader(cfg *c, const int *ids, int k, int min_term, int *term)
     return -1;
 }
 
+/* A test of n rounds of one constructed scenario, then one agreement of
+ * every server. */
+static void rounds(cfg *c, const char *description, int n, void (*round)(cfg *c))
+{
+    cfg_begin(c, description);
+    for (int k = 0; k < n; k++) {
+        round(c);
+        CHECK(c);
+    }
+    cfg_one_int(c, cfg_rand63(c), cfg_n(c), true);
+    CHECK(c);
+    cfg_end(c);
+}
+
 /* ---- 3A: no elections while all is well -------------------------------- */
 
 static void no_term_churn(cfg *c)
@@ -342,6 +356,17 @@ static bool wait_term(cfg *c, int i, int term)
     return false;
 }
 
+/* Polls until server i has at least one request held towards each of j and
+ * k (an election timeout budget, as for a candidate's first requests). */
+static void wait_held(cfg *c, int i, int j, int k)
+{
+    for (int step = 0; step < 2 * RAFT_ELECTION_TIMEOUT * cfg_time_factor(); step++) {
+        if ((cfg_held(c, i, j) > 0 && cfg_held(c, i, k) > 0) || cfg_failed(c))
+            return;
+        cfg_sleep_ms(1);
+    }
+}
+
 /* Five peers. a is cut off, but its first requests to v1 and v2 (on a Raft
  * without PreVote, its vote requests of its new term t) are held, and later
  * ones fail. When a stands again, in term t+1, the held requests arrive: v1
@@ -362,11 +387,7 @@ static void stale_votes(cfg *c)
     cfg_hold(c, a, v1, true);
     cfg_hold(c, a, v2, true);
     cfg_disconnect(c, a);
-    for (int step = 0; step < 2 * RAFT_ELECTION_TIMEOUT * cfg_time_factor(); step++) {
-        if (cfg_held(c, a, v1) > 0 && cfg_held(c, a, v2) > 0)
-            break;
-        cfg_sleep_ms(1);
-    }
+    wait_held(c, a, v1, v2);
     cfg_hold(c, a, v1, false);                      /* a's ends are off: later requests fail */
     cfg_hold(c, a, v2, false);
     int t;
@@ -384,31 +405,19 @@ static void stale_votes(cfg *c)
     cfg_connect(c, a);
 }
 
-/* Polls until server i has at least one request held towards each of j and
- * k (an election timeout budget, as for a candidate's first requests). */
-static void wait_held(cfg *c, int i, int j, int k)
-{
-    for (int step = 0; step < 2 * RAFT_ELECTION_TIMEOUT * cfg_time_factor(); step++) {
-        if ((cfg_held(c, i, j) > 0 && cfg_held(c, i, k) > 0) || cfg_failed(c))
-            return;
-        cfg_sleep_ms(1);
-    }
-}
-
 /* stale_votes for a Raft with PreVote. Five peers, every link cut. a's
  * requests to v1 and v2 are held; once they are there (pre-votes), they
  * arrive, v1 and v2 answer yes, and a stands in term t: its vote requests
  * to them are held again, and its links to them cut. Then a's links to w1
  * and w2 come up, held the same way: a stands again, in t+1, through their
  * pre-votes, and its vote requests of t+1 wait. Only now do the vote
- * requests of t reach v1 and v2, which grant them. (In real time the round
- * is weaker: a Raft that resends a lost vote request may win t+1 through
- * w1 and w2 first.) A correct a ignores
+ * requests of t reach v1 and v2, which grant them. A correct a ignores
  * those grants (they are for t); counted in t+1 they make a lead t+1 with
  * no vote of t+1 but its own. a is cut off, and the other four, none of
  * which voted in t+1, may elect a leader of t+1: election safety fails.
- * (Without PreVote, a simply wins t with v1 and v2 and the round proves
- * nothing.) */
+ * Without PreVote, a simply wins t with v1 and v2, and the round proves
+ * nothing; nor does it in real time when a resends its lost vote requests
+ * of t and wins t with w1 and w2 once their links are up. */
 static void stale_votes_prevote(cfg *c)
 {
     int servers = cfg_n(c);
@@ -764,28 +773,14 @@ static void step_down_round(cfg *c)
 
 static void step_down(cfg *c)
 {
-    int servers = cfg_n(c);
-    cfg_begin(c, "Test (3A): a leader steps down when it hears of a newer term (raftlab)");
-    for (int round = 0; round < ROUNDS(4, 2); round++) {
-        step_down_round(c);
-        CHECK(c);
-    }
-    cfg_one_int(c, cfg_rand63(c), servers, true);
-    CHECK(c);
-    cfg_end(c);
+    rounds(c, "Test (3A): a leader steps down when it hears of a newer term (raftlab)",
+           ROUNDS(4, 2), step_down_round);
 }
 
 static void late_vote(cfg *c)
 {
-    int servers = cfg_n(c);
-    cfg_begin(c, "Test (3B): a vote request that arrives after the voter's log moved on (raftlab)");
-    for (int round = 0; round < ROUNDS(4, 2); round++) {
-        late_vote_round(c);
-        CHECK(c);
-    }
-    cfg_one_int(c, cfg_rand63(c), servers, true);
-    CHECK(c);
-    cfg_end(c);
+    rounds(c, "Test (3B): a vote request that arrives after the voter's log moved on (raftlab)",
+           ROUNDS(4, 2), late_vote_round);
 }
 
 /* ---- 3C: a vote survives a crash (constructed) --------------------------- */
