@@ -856,25 +856,48 @@ static void vote_after_crash(cfg *c)
 /* The same with PreVote in mind: there a candidate can stand in a term
  * only if a majority has not reached that term yet, so the second candidate
  * must pass its pre-vote before the voter votes. Three peers, links cut but
- * a -> v and b -> v, both held until a and b have asked; a's requests then
- * arrive, b's pre-votes too, and b's later requests stay held. v crashes
- * right after its next answer once those are answered (a's vote request,
- * whose grant makes a lead) and restarts; only then does b's vote request
- * of the same term arrive. A v that forgot its vote grants it too. */
+ * a -> v and b -> v, both held until a and b have asked. Then, by rounds:
+ *  - a's requests arrive, b's pre-votes too, and b's later requests stay
+ *    held: v takes a's term and votes in one step;
+ *  - both pre-votes arrive and a and b stand in one term t, their vote
+ *    requests held; v's own requests reach b, whose answer carries t, and v
+ *    takes t; only then does a's vote request arrive: v votes in a term it
+ *    already had (a vote must be persisted even when the term is not new).
+ * v crashes right after it answers a's vote request (whose grant makes a
+ * lead) and restarts; only then does b's vote request of the same term
+ * arrive. A v that forgot its vote grants it too. */
 static void vote_after_crash_held(cfg *c)
 {
     int servers = cfg_n(c);
-    for (int round = 0; round < ROUNDS(6, 1); round++) {
+    for (int round = 0; round < ROUNDS(6, 2); round++) {
         cfg_check_one_leader(c);
         CHECK(c);
         int v = cfg_rand(c) % servers, a = (v + 1) % servers, b = (v + 2) % servers;
         ask_held(c, a, b, v);
-        int held = cfg_held(c, a, v) + cfg_held(c, b, v);
-        cfg_hold(c, a, v, false);                   /* b's stay held from now */
-        cfg_arm_crash_point(c, v, held + 1);
-        CHECK(c);
-        cfg_release(c, b, v);                       /* b's pre-votes first */
-        cfg_release(c, a, v);
+        if (round % 2 == 0) {
+            int held = cfg_held(c, a, v) + cfg_held(c, b, v);
+            cfg_hold(c, a, v, false);               /* b's stay held from now */
+            cfg_arm_crash_point(c, v, held + 1);
+            CHECK(c);
+            cfg_release(c, b, v);                   /* b's pre-votes first */
+            cfg_release(c, a, v);
+        } else {
+            int t, tb;
+            bool is_leader;
+            cfg_get_state(c, b, &t, &is_leader);
+            cfg_release(c, a, v);                   /* pre-votes; what follows stays held */
+            cfg_release(c, b, v);
+            wait_term(c, a, t + 1);
+            wait_term(c, b, t + 1);
+            cfg_get_state(c, b, &tb, &is_leader);
+            cfg_link_one_way(c, v, b, true);
+            wait_term(c, v, tb);                    /* v asks b, and takes b's term */
+            cfg_link_one_way(c, v, b, false);
+            cfg_arm_crash_point(c, v, 1);
+            CHECK(c);
+            cfg_hold(c, a, v, false);
+            cfg_release(c, a, v);                   /* a's vote request */
+        }
         for (int step = 0; step < 1000 * cfg_time_factor() && !cfg_crash_point_fired(c); step++) {
             observe(c);
             CHECK(c);
@@ -911,7 +934,7 @@ static void crash_points(cfg *c, const char *description)
     cfg_begin(c, description);
     cfg_one_int(c, cfg_rand63(c), servers, true);
     CHECK(c);
-    for (int iter = 0; iter < ROUNDS(24, 6); iter++) {
+    for (int iter = 0; iter < ROUNDS(24, 5); iter++) {
         int cut = -1;
         if (iter % 3 == 0) {
             cut = cfg_check_one_leader(c);
