@@ -160,8 +160,8 @@ for t in InitialElection3A BasicAgree3B Figure83C SnapshotBasic3D; do
 done
 for ts in InitialElection3A:200 ManyElections3A:50 Backup3B:50 Figure83C:30 \
           Figure8Unreliable3C:50 SnapshotInstallCrash3D:30 SnapshotInstallUnreliable3D:30 \
-          NoTermChurn3A:50 OneVotePerTerm3A:50 StaleHeartbeats3A:50 StaleReplays3B:30 \
-          StaleAppend3B:50 StaleReplies3B:50 \
+          NoTermChurn3A:50 OneVotePerTerm3A:50 StaleHeartbeats3A:50 StepDown3A:50 StaleReplays3B:30 \
+          StaleAppend3B:50 StaleReplies3B:50 LateVote3B:50 \
           Figure8Built3B:50 VoteAfterCrash3C:50 CrashPoints3C:20 StaleSnapshots3D:30 \
           CrashPoints3D:20; do
   t=${ts%%:*} n=${ts##*:}
