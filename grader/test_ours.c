@@ -367,6 +367,21 @@ static void wait_held(cfg *c, int i, int j, int k)
     }
 }
 
+/* After one agreement of every server (equal logs: any vote request gets
+ * its votes), a server that is not the leader: the candidate of the stale
+ * vote scenarios. */
+static int pick_candidate(cfg *c)
+{
+    int servers = cfg_n(c);
+    cfg_one_int(c, cfg_rand63(c), servers, true);
+    if (cfg_failed(c))
+        return -1;
+    int leader = cfg_check_one_leader(c);
+    if (cfg_failed(c))
+        return -1;
+    return (leader + 1 + cfg_rand(c) % (servers - 1)) % servers;
+}
+
 /* Five peers. a is cut off, but its first requests to v1 and v2 (on a Raft
  * without PreVote, its vote requests of its new term t) are held, and later
  * ones fail. When a stands again, in term t+1, the held requests arrive: v1
@@ -378,11 +393,8 @@ static void wait_held(cfg *c, int i, int j, int k)
 static void stale_votes(cfg *c)
 {
     int servers = cfg_n(c);
-    cfg_one_int(c, cfg_rand63(c), servers, true);   /* equal logs: the votes go to a */
+    int a = pick_candidate(c);
     CHECK(c);
-    int leader = cfg_check_one_leader(c);
-    CHECK(c);
-    int a = (leader + 1 + cfg_rand(c) % (servers - 1)) % servers;
     int v1 = (a + 1) % servers, v2 = (a + 2) % servers;
     cfg_hold(c, a, v1, true);
     cfg_hold(c, a, v2, true);
@@ -421,11 +433,8 @@ static void stale_votes(cfg *c)
 static void stale_votes_prevote(cfg *c)
 {
     int servers = cfg_n(c);
-    cfg_one_int(c, cfg_rand63(c), servers, true);   /* equal logs: the votes go to a */
+    int a = pick_candidate(c);
     CHECK(c);
-    int leader = cfg_check_one_leader(c);
-    CHECK(c);
-    int a = (leader + 1 + cfg_rand(c) % (servers - 1)) % servers;
     int v1 = (a + 1) % servers, v2 = (a + 2) % servers, w1 = (a + 3) % servers,
         w2 = (a + 4) % servers;
     int t, tx;
