@@ -681,17 +681,16 @@ static void figure8_built(cfg *c)
  * no leader, answers x's held pre-votes yes, and x asks for votes in a new
  * term; its vote requests to b (and l) are held again. b and l talk again,
  * and l leads on. Without PreVote the held requests are x's vote requests,
- * and x may win at once. Returns l's term, and the roles in ids (l, a, b,
- * x, d). */
-static int stand_unseen(cfg *c, bool to_l, int ids[5])
+ * and x may win at once. The roles go to ids: l, a, b, x, d. */
+static void stand_unseen(cfg *c, bool to_l, int ids[5])
 {
     int servers = cfg_n(c);
     cfg_one_int(c, cfg_rand63(c), servers, true);   /* equal logs everywhere */
     if (cfg_failed(c))
-        return -1;
+        return;
     int l = cfg_check_one_leader(c);
     if (cfg_failed(c))
-        return -1;
+        return;
     int t;
     bool is_leader;
     cfg_get_state(c, l, &t, &is_leader);
@@ -724,7 +723,6 @@ static int stand_unseen(cfg *c, bool to_l, int ids[5])
     }
     cfg_link(c, l, b, true);
     ids[0] = l, ids[1] = a, ids[2] = b, ids[3] = x, ids[4] = d;
-    return t;
 }
 
 /* stand_unseen, then: l commits an entry e with a and b, which x and d lack.
