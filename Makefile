@@ -1,7 +1,7 @@
 # raftlab: every entry point. See README.md.
 #   make                 build the kit (labrpc, grader against labs/ and solution/)
 #   make grade           grade labs/ with build/grade (see `build/grade --help`):
-#                          LAB=3A|3B|3C|3D  RUN=<names or patterns>  IMPL=labs|solution|<dir>
+#                          LAB=3A|..|3D|4A|4B|4C  RUN=<names or patterns>  IMPL=labs|solution|<dir>
 #                          (labs/: stops after the first stage with a failure; ALL=1 grades all)
 #                          VALGRIND=memcheck|helgrind|drd  SAN=address|undefined|thread
 #                          REPEAT=N JOBS=J  POINTS=<file>  JSON= JUNIT= GRADESCOPE=<file>
@@ -34,7 +34,7 @@ WARN := -Wall -Wextra -std=c11 -g -pthread
 ifeq ($(WERROR),1)
 WARN += -Werror
 endif
-CPPFLAGS += -D_GNU_SOURCE -MMD -MP -Ilabrpc -Igrader
+CPPFLAGS += -D_GNU_SOURCE -MMD -MP -Ilabrpc -Igrader -Igrader/raft -Igrader/kvraft -Igrader/lincheck
 ALL_CFLAGS = $(WARN) $(CFLAGS)
 LDLIBS  += -pthread
 CUNIT_LIBS := -lcunit
@@ -43,6 +43,7 @@ CUNIT_LIBS := -lcunit
 IMPL_DIR  := $(patsubst %/,%,$(IMPL))
 IMPL_TAG  := $(subst /,_,$(IMPL_DIR))
 include sim/sim.mk
+include grader/lincheck/lincheck.mk
 
 LABRPC_SRC := $(wildcard labrpc/*.c)
 LABRPC_OBJ := $(LABRPC_SRC:%.c=$(BUILD)/%.o)
@@ -56,16 +57,22 @@ LABRPC_BENCH := $(BUILD)/labrpc_bench
 GRADE_SRC  := grader/grade.c grader/report.c grader/build.c grader/policy.c grader/sandbox.c
 GRADE_OBJ  := $(GRADE_SRC:%.c=$(TOP)/%.o)
 GRADE      := $(TOP)/grade
-GRADER_SRC := $(filter-out grader/bench%.c $(GRADE_SRC),$(wildcard grader/*.c))
-GRADER_OBJ := $(GRADER_SRC:%.c=$(BUILD)/%.o)
-IMPL_SRC   := $(wildcard $(IMPL_DIR)/raft/*.c)
+# raft_test: the shared main (grader/*.c) and each lab's harness and tests.
+GRADER_SRC := $(filter-out $(GRADE_SRC),$(wildcard grader/*.c)) $(wildcard grader/raft/*.c) \
+              $(wildcard grader/kvraft/*.c)
+GRADER_OBJ := $(GRADER_SRC:%.c=$(BUILD)/%.o) $(LINCHECK_OBJ)
+# A submission without kvraft/ (Raft only) gets the kit's stand-in, whose
+# stage 4 tests fail saying so.
+KV_ABSENT  := grader/kvraft/absent/absent.c
+IMPL_SRC   := $(wildcard $(IMPL_DIR)/raft/*.c) \
+              $(or $(wildcard $(IMPL_DIR)/kvraft/*.c),$(KV_ABSENT))
 IMPL_OBJ   := $(IMPL_SRC:%.c=$(BUILD)/impl/%.o)
 RAFT_TEST  := $(BUILD)/$(IMPL_TAG)/raft_test
 
 DEPS_STAMP := $(BUILD)/.deps-ok
 
 .PHONY: all grade test bench deps clean raft_test labrpc_test handout harness_info
-all: $(LABRPC_TEST) raft_test $(GRADE)
+all: $(LABRPC_TEST) raft_test $(GRADE) $(LINCHECK)
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP):
@@ -97,17 +104,19 @@ $(RAFT_TEST): $(GRADER_OBJ) $(IMPL_OBJ) $(LABRPC_LIB)
 
 # build/grade builds a submission (grader/build.h) against these: the kit's
 # harness, the flags for student code, the public headers; "key value" a line.
-PUBLIC_HEADERS := grader/raft.h labrpc/labrpc.h labrpc/codec.h labrpc/persister.h
+PUBLIC_HEADERS := grader/raft/raft.h grader/kvraft/rsm.h grader/kvraft/kvraft.h labrpc/labrpc.h labrpc/codec.h labrpc/persister.h
 HARNESS_PARTS  = $(GRADER_OBJ) $(LABRPC_LIB) $(HARNESS_EXTRA)
 STUDENT_CFLAGS = $(ALL_CFLAGS) -D_GNU_SOURCE -U_FORTIFY_SOURCE -fno-common $(filter -DRAFTLAB_SIM,$(CPPFLAGS))
 SAN_PREFIXES   := $(if $(SAN),__asan_ __lsan_ __tsan_ __ubsan_ __sanitizer_ __odr_asan)
-harness_info: $(HARNESS_PARTS)
+KV_ABSENT_OBJ  := $(BUILD)/impl/$(KV_ABSENT:.c=.o)
+harness_info: $(HARNESS_PARTS) $(KV_ABSENT_OBJ)
 	@printf 'cc %s\n' $(CC)
 	@printf 'cflag %s\n' $(STUDENT_CFLAGS)
 	@printf 'link %s\n' $(abspath $(HARNESS_PARTS))
 	@printf 'ldflag %s\n' $(ALL_CFLAGS) $(LDFLAGS) $(CUNIT_LIBS) $(LDLIBS) $(HARNESS_LDLIBS)
 	@printf 'header %s\n' $(abspath $(PUBLIC_HEADERS))
 	@printf 'prefix %s\n' $(SAN_PREFIXES)
+	@printf 'absent %s\n' $(abspath $(KV_ABSENT_OBJ))
 
 # The grader program is built without sanitizers, always in $(TOP).
 $(GRADE_SRC:%.c=$(TOP)/%.o): $(TOP)/grader/%.o: grader/%.c | $(DEPS_STAMP)
@@ -140,7 +149,7 @@ grade: $(GRADE)
 
 # The kit's own suite: labrpc's tests, then the Raft tests against the
 # solution and the skeleton (both built with -Werror).
-test: $(LABRPC_TEST) $(GRADE)
+test: $(LABRPC_TEST) $(GRADE) $(LINCHECK) $(LINCHECK_TEST)
 	@$(MAKE) --no-print-directory raft_test IMPL=solution
 	@$(MAKE) --no-print-directory raft_test IMPL=labs
 	@BUILD=$(BUILD) tools/test.sh $(TEST_MODE)

@@ -31,6 +31,7 @@ typedef struct info {
     const char *cc[8], *cflags[MAX_ITEMS], *link[MAX_ITEMS], *ldflags[MAX_ITEMS],
         *headers[16], *prefixes[16];
     int ncc, ncflags, nlink, nldflags, nheaders, nprefixes;
+    const char *absent;   /* the stand-in object for a missing kvraft/ */
 } info;
 
 typedef struct ctx {
@@ -40,6 +41,7 @@ typedef struct ctx {
     char src[1100], inc[1100], obj[1100], log[1100];
     int logfd;
     policy *pol;
+    bool has_kvraft;      /* the submission has a kvraft/ folder */
 } ctx;
 
 static build_status fail(ctx *c, build_status st, const char *f, ...) __attribute__((format(printf, 3, 4)));
@@ -173,6 +175,8 @@ static build_status harness_info(ctx *c)
         TAKE("ldflag", ldflags, nldflags)
         TAKE("header", headers, nheaders)
         TAKE("prefix", prefixes, nprefixes)
+        else if (strcmp(line, "absent") == 0)
+            in->absent = w;
 #undef TAKE
     }
     free(text);
@@ -195,18 +199,23 @@ static bool good_name(const char *n)
     return strcmp(n + len - 2, ".c") == 0 || strcmp(n + len - 2, ".h") == 0;
 }
 
-/* Copies the submission's .c and .h files of raft/; lists the .c files. */
-static build_status copy_submission(ctx *c, char cfiles[][128], int *ncfiles)
+/* Copies the submission's .c and .h files of one lab's folder (raft or
+ * kvraft; kvraft/ may be absent: *found says); lists the .c files as
+ * "lab/name.c" after the ncfiles already listed. */
+static build_status copy_lab(ctx *c, const char *lab, char cfiles[][128], int *ncfiles,
+                             bool *found)
 {
     char from[2048];
-    if (snprintf(from, sizeof from, "%s/raft", c->spec->impl) >= (int)sizeof from)
+    if (snprintf(from, sizeof from, "%s/%s", c->spec->impl, lab) >= (int)sizeof from)
         return fail(c, BUILD_ERROR, "the path %s is too long", c->spec->impl);
     DIR *d = opendir(from);
+    *found = d != NULL;
+    if (!d && strcmp(lab, "raft") != 0 && errno == ENOENT)
+        return BUILD_OK;
     if (!d)
         return fail(c, BUILD_FAILED, "cannot open %s: %s (IMPL names a folder that holds "
                     "raft/raft.c)", from, strerror(errno));
-    int nfiles = 0;
-    *ncfiles = 0;
+    int nfiles = 0, first = *ncfiles;
     build_status st = BUILD_OK;
     for (struct dirent *e; st == BUILD_OK && (e = readdir(d));) {
         size_t len = strlen(e->d_name);
@@ -214,31 +223,47 @@ static build_status copy_submission(ctx *c, char cfiles[][128], int *ncfiles)
             continue;
         char in[2400], out[1400];
         snprintf(in, sizeof in, "%s/%s", from, e->d_name);
-        snprintf(out, sizeof out, "%s/raft/%s", c->src, e->d_name);
+        snprintf(out, sizeof out, "%s/%s/%s", c->src, lab, e->d_name);
         struct stat sb;
         if (!good_name(e->d_name))
-            st = fail(c, BUILD_FAILED, "raft/%s: use file names of letters, digits, '_', '-' "
-                      "and '.' only", e->d_name);
+            st = fail(c, BUILD_FAILED, "%s/%s: use file names of letters, digits, '_', '-' "
+                      "and '.' only", lab, e->d_name);
         else if (lstat(in, &sb) != 0 || !S_ISREG(sb.st_mode))
-            st = fail(c, BUILD_FAILED, "raft/%s is not a regular file (a link?): submit the "
-                      "file itself", e->d_name);
+            st = fail(c, BUILD_FAILED, "%s/%s is not a regular file (a link?): submit the "
+                      "file itself", lab, e->d_name);
         else if (sb.st_size > MAX_FILE_BYTES)
-            st = fail(c, BUILD_FAILED, "raft/%s is over %d MiB", e->d_name, MAX_FILE_BYTES >> 20);
-        else if (++nfiles > MAX_FILES)
-            st = fail(c, BUILD_FAILED, "over %d .c and .h files in raft/", MAX_FILES);
+            st = fail(c, BUILD_FAILED, "%s/%s is over %d MiB", lab, e->d_name,
+                      MAX_FILE_BYTES >> 20);
+        else if (++nfiles > MAX_FILES / 2)
+            st = fail(c, BUILD_FAILED, "over %d .c and .h files in %s/", MAX_FILES / 2, lab);
         else {
             size_t n;
             char *data = read_file(in, MAX_FILE_BYTES, &n);
             if (!data || write_file(out, data, n) != 0)
-                st = fail(c, BUILD_ERROR, "cannot copy raft/%s: %s", e->d_name, strerror(errno));
+                st = fail(c, BUILD_ERROR, "cannot copy %s/%s: %s", lab, e->d_name,
+                          strerror(errno));
             free(data);
             if (st == BUILD_OK && e->d_name[len - 1] == 'c')
-                snprintf(cfiles[(*ncfiles)++], 128, "%.100s", e->d_name);
+                snprintf(cfiles[(*ncfiles)++], 128, "%s/%.100s", lab, e->d_name);
         }
     }
     closedir(d);
-    if (st == BUILD_OK && *ncfiles == 0)
+    if (st == BUILD_OK && *ncfiles == first)
         st = fail(c, BUILD_FAILED, "%s holds no .c file", from);
+    return st;
+}
+
+/* raft/ (required) and kvraft/ (stage 4: without it, the kit's stand-in
+ * is linked instead, whose stage 4 tests fail saying so). */
+static build_status copy_submission(ctx *c, char cfiles[][128], int *ncfiles)
+{
+    bool found;
+    *ncfiles = 0;
+    build_status st = copy_lab(c, "raft", cfiles, ncfiles, &found);
+    if (st == BUILD_OK)
+        st = copy_lab(c, "kvraft", cfiles, ncfiles, &c->has_kvraft);
+    if (st == BUILD_OK && !c->has_kvraft && !c->in.absent)
+        st = fail(c, BUILD_ERROR, "make harness_info named no stand-in for a missing kvraft/");
     return st;
 }
 
@@ -270,10 +295,11 @@ static build_status make_dirs(ctx *c)
     snprintf(c->inc, sizeof c->inc, "%s/include", d);
     snprintf(c->obj, sizeof c->obj, "%s/obj", d);
     snprintf(c->log, sizeof c->log, "%s/build.log", d);
-    char raft[4200];
+    char raft[4200], kvraft[4200];
     snprintf(raft, sizeof raft, "%s/raft", c->src);
-    const char *dirs[] = { d, c->src, raft, c->inc, c->obj };
-    for (int k = 0; k < 5; k++)
+    snprintf(kvraft, sizeof kvraft, "%s/kvraft", c->src);
+    const char *dirs[] = { d, c->src, raft, kvraft, c->inc, c->obj };
+    for (int k = 0; k < 6; k++)
         if (mkdir(dirs[k], 0755) != 0 || chmod(dirs[k], 0755) != 0)
             return fail(c, BUILD_ERROR, "cannot create %s: %s", dirs[k], strerror(errno));
     /* Only obj/ is the sandbox's to write. */
@@ -299,13 +325,15 @@ static int step(ctx *c, const char *const *argv, const char *out_path, char *err
             return -1;
         }
     }
-    const char *ro[MAX_ITEMS + 4];
+    const char *ro[MAX_ITEMS + 5];
     int nro = 0;
     ro[nro++] = c->src;
     ro[nro++] = c->inc;
     for (int k = 0; k < c->in.nlink; k++)
         if (c->in.link[k][0] == '/')
             ro[nro++] = c->in.link[k];
+    if (c->in.absent && c->in.absent[0] == '/')
+        ro[nro++] = c->in.absent;
     ro[nro] = NULL;
     const char *rw[] = { c->obj, NULL };
     static const char *const env[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
@@ -350,13 +378,24 @@ static build_status compiler_failed(ctx *c, const char *err)
     return st;
 }
 
+/* "kvraft/server.c" -> "kvraft-server": one object folder for both labs. */
+static void obj_base(const char *cfile, char *base, size_t size)
+{
+    snprintf(base, size, "%.*s", (int)strnlen(cfile, 120) - 2, cfile);
+    for (char *p = base; *p; p++)
+        if (*p == '/')
+            *p = '-';
+}
+
 static build_status compile(ctx *c, char cfiles[][128], int n)
 {
     char err[512], in[200], out_i[4400], out_o[4400];
     for (int k = 0; k < n; k++) {
-        snprintf(in, sizeof in, "raft/%.120s", cfiles[k]);
-        snprintf(out_i, sizeof out_i, "%s/%.*s.i", c->obj, (int)strnlen(cfiles[k], 120) - 2, cfiles[k]);
-        snprintf(out_o, sizeof out_o, "%s/%.*s.o", c->obj, (int)strnlen(cfiles[k], 120) - 2, cfiles[k]);
+        snprintf(in, sizeof in, "%.120s", cfiles[k]);
+        char base[128];
+        obj_base(cfiles[k], base, sizeof base);
+        snprintf(out_i, sizeof out_i, "%s/%s.i", c->obj, base);
+        snprintf(out_o, sizeof out_o, "%s/%s.o", c->obj, base);
         const char *argv[MAX_ITEMS + 16];
         const char *pre[] = { "-I", c->inc, "-E", in, "-o", out_i, NULL };
         cc_argv(c, argv, true, pre);
@@ -388,7 +427,9 @@ static build_status check(ctx *c, char cfiles[][128], int n)
     rest[r++] = "-o";
     rest[r++] = merged;
     for (int k = 0; k < n; k++) {
-        snprintf(objs[k], sizeof objs[k], "%s/%.*s.o", c->obj, (int)strnlen(cfiles[k], 120) - 2, cfiles[k]);
+        char base[128];
+        obj_base(cfiles[k], base, sizeof base);
+        snprintf(objs[k], sizeof objs[k], "%s/%s.o", c->obj, base);
         rest[r++] = objs[k];
     }
     rest[r] = NULL;
@@ -436,6 +477,8 @@ static build_status link_binary(ctx *c)
     rest[r++] = "-o";
     rest[r++] = c->res->binary;
     rest[r++] = merged;
+    if (!c->has_kvraft)
+        rest[r++] = c->in.absent;
     for (int k = 0; k < c->in.nlink; k++)
         rest[r++] = c->in.link[k];
     for (int k = 0; k < c->in.nldflags; k++)
@@ -457,11 +500,11 @@ build_status build_submission(const build_spec *spec, build_result *res)
     if (st == BUILD_OK)
         st = harness_info(&c);
     if (st == BUILD_OK) {
-        char allow[4200], api[4200], err[512];
+        char allow[4200], err[512];
         snprintf(allow, sizeof allow, "%s/grader/allowed-calls.txt", spec->kit);
-        snprintf(api, sizeof api, "%s/grader/raft.h", spec->kit);
         c.in.prefixes[c.in.nprefixes] = NULL;
-        c.pol = policy_load(allow, api, c.in.prefixes, err, sizeof err);
+        c.in.headers[c.in.nheaders] = NULL;
+        c.pol = policy_load(allow, c.in.headers, c.in.prefixes, err, sizeof err);
         if (!c.pol)
             st = fail(&c, BUILD_ERROR, "the policy: %s", err);
     }

@@ -91,6 +91,17 @@ static char kit[PATH_MAX];         /* the kit's root folder ("" if unknown) */
 static char binary[PATH_MAX];
 static test tests[MAX_TESTS];
 static int ntests;
+
+/* The width of the tests' names in tables: the longest (stage 4's are
+ * long), at least 34. */
+static int name_width(void)
+{
+    int w = 34;
+    for (int k = 0; k < ntests; k++)
+        if ((int)strlen(tests[k].name) > w)
+            w = (int)strlen(tests[k].name);
+    return w;
+}
 static report rep;
 static bool tty, color;
 static char logdir[PATH_MAX];
@@ -331,7 +342,8 @@ static bool sim_report(const char *head, outcome *o)
 
 /* What the run's result lines say: the harness prints one, with the run's
  * secret (main.c). Any other count, or another test's name, is forged. */
-typedef enum result { RESULT_NONE, RESULT_PASSED, RESULT_FAILED, RESULT_FORGED } result;
+typedef enum result { RESULT_NONE, RESULT_PASSED, RESULT_UNCHECKED, RESULT_FAILED,
+                      RESULT_FORGED } result;
 
 static result read_result(const run *r, const char *name, double *cpu)
 {
@@ -372,9 +384,14 @@ static result read_result(const run *r, const char *name, double *cpu)
             } else {
                 res = RESULT_FORGED;
             }
-            /* " cpu=S": the harness's own CPU time (the sandbox hides it). */
-            if (rest && (rest == nl || sscanf(rest, " cpu=%lf", cpu) != 1))
+            /* " cpu=S": the harness's own CPU time (the sandbox hides it);
+             * then " unchecked" if a check ran out of budget. */
+            int end = 0;
+            if (rest && (rest == nl || sscanf(rest, " cpu=%lf%n", cpu, &end) != 1))
                 *cpu = 0;
+            if (res == RESULT_PASSED && end > 0 && (size_t)(nl - rest) >= (size_t)end + 10 &&
+                memcmp(rest + end, " unchecked", 10) == 0)
+                res = RESULT_UNCHECKED;
             *p = '\0'; /* not found again when kept below */
         }
         /* Keep the last bytes: a line may straddle two chunks. */
@@ -467,6 +484,11 @@ static void classify(const run *r, int status, outcome *o, double *cpu)
     } else if (code == 0 && res == RESULT_PASSED) {
         o->v = REPORT_PASSED;
         o->message = strdup("");
+    } else if (code == 0 && res == RESULT_UNCHECKED) {
+        const char *note = find_line(tail, "  ... Not checked --  ", true);
+        o->v = REPORT_UNCHECKED;
+        o->message = note ? one_line(strstr(note, "... Not checked --  ") + 20)
+                          : strdup("a check ran out of its budget");
     } else if (code == 1 && why) {
         o->v = REPORT_FAILED;
         o->message = strdup(why);
@@ -824,7 +846,7 @@ static void show_progress(const run *runs, int nruns, int done, int total)
     if (O.repeat > 1) {
         for (int k = 0; k < ntests; k++) {
             const test *t = &tests[k];
-            printf("  %-34s %4d/%-4d runs  %s%3d failed%s  mean %6.1f s  max %6.1f s\n", t->name,
+            printf("  %-*s %4d/%-4d runs  %s%3d failed%s  mean %6.1f s  max %6.1f s\n", name_width(), t->name,
                    t->done, O.repeat, t->failures && color ? "\033[31m" : "", t->failures,
                    t->failures ? plain() : "", t->done ? t->secs / t->done : 0.0, t->max_secs);
             table_lines++;
@@ -862,11 +884,11 @@ static void show_test(test *t, const char *log)
 {
     report_test *x = res_of(t);
     if (O.repeat > 1)
-        printf("  %-34s %s%-14s%s %3d/%-3d failed  mean %6.1f s  max %6.1f s\n", t->name,
+        printf("  %-*s %s%-14s%s %3d/%-3d failed  mean %6.1f s  max %6.1f s\n", name_width(), t->name,
                paint(x->verdict), report_verdict_name(x->verdict), plain(), t->failures, t->done,
                t->secs / t->done, t->max_secs);
     else
-        printf("  %-34s %s%-14s%s %6.1f s  %g/%g\n", t->name, paint(x->verdict),
+        printf("  %-*s %s%-14s%s %6.1f s  %g/%g\n", name_width(), t->name, paint(x->verdict),
                report_verdict_name(x->verdict), plain(), t->secs, x->points, x->max_points);
     if (x->verdict != REPORT_PASSED)
         print_failure(x, log);
@@ -874,6 +896,37 @@ static void show_test(test *t, const char *log)
 }
 
 /* ---- bookkeeping of a finished run ---------------------------------------- */
+
+/* Stage 4 prints the history it checked when the check failed or could
+ * not decide, from a line "lincheck-history 1" to "# end of history":
+ * saved beside the run's log as <log>.history (for build/lincheck), whose
+ * path goes into *path. The log is the process's output: a forged block
+ * only misleads its own diagnosis. */
+static bool save_history(const char *log, char *path, size_t size)
+{
+    FILE *in = fopen(log, "r");
+    if (!in)
+        return false;
+    snprintf(path, size, "%s.history", log);
+    FILE *out = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    bool done = false;
+    while (!done && getline(&line, &cap, in) > 0) {
+        if (!out && strcmp(line, "lincheck-history 1\n") == 0)
+            out = fopen(path, "w");
+        if (!out)
+            continue;
+        done = strcmp(line, "# end of history\n") == 0;
+        fputs(line, out);
+    }
+    free(line);
+    fclose(in);
+    if (out && fclose(out) == 0 && done)
+        return true;
+    unlink(path);
+    return false;
+}
 
 static void finish_run(run *r, int status, const struct rusage *ru)
 {
@@ -894,6 +947,10 @@ static void finish_run(run *r, int status, const struct rusage *ru)
             snprintf(kept, sizeof kept, "%s", r->log);
         kept_logs++;
     }
+
+    char history[PATH_MAX + 16] = "";
+    if (kept[0] && !save_history(kept, history, sizeof history))
+        history[0] = '\0';
 
     t->done++;
     t->secs += secs;
@@ -938,10 +995,14 @@ static void finish_run(run *r, int status, const struct rusage *ru)
     if (O.repeat == 1) {
         clear_progress();
         show_test(t, kept[0] ? kept : NULL);
+        if (history[0])
+            printf("      history checked: %s  (build/lincheck FILE explains it)\n", history);
     } else if (o.v != REPORT_PASSED) {
         clear_progress();
         printf("  %s run %d: %s%s%s: %s\n      output: %s\n", t->name, r->iter + 1, paint(o.v),
                report_verdict_name(o.v), plain(), o.message ? o.message : x->message, kept);
+        if (history[0])
+            printf("      history checked: %s\n", history);
         char *replay = seed >= 0 ? rerun_cmd(t->name, seed) : NULL; /* each run its seed */
         if (replay)
             printf("      replay: %s\n", replay);
@@ -949,7 +1010,7 @@ static void finish_run(run *r, int status, const struct rusage *ru)
     }
     if (O.repeat > 1 && t->done == O.repeat && !tty) {
         report_test *y = res_of(t);
-        printf("  %-34s %3d/%-3d failed  mean %6.1f s  max %6.1f s  %s\n", t->name, t->failures,
+        printf("  %-*s %3d/%-3d failed  mean %6.1f s  max %6.1f s  %s\n", name_width(), t->name, t->failures,
                t->done, t->secs / t->done, t->max_secs, report_verdict_name(y->verdict));
     }
     fflush(stdout);
@@ -1059,7 +1120,7 @@ static void run_all(void)
     if (O.repeat > 1 && tty)
         for (int k = 0; k < ntests; k++)
             if (tests[k].entry)
-                printf("  %-34s %3d/%-3d failed  mean %6.1f s  max %6.1f s  %s\n", tests[k].name,
+                printf("  %-*s %3d/%-3d failed  mean %6.1f s  max %6.1f s  %s\n", name_width(), tests[k].name,
                        tests[k].failures, tests[k].done, tests[k].secs / tests[k].done,
                        tests[k].max_secs, report_verdict_name(res_of(&tests[k])->verdict));
     free(runs);
@@ -1071,7 +1132,7 @@ static int summary(void)
 {
     int passed = 0;
     double pts = 0, max = 0;
-    printf("\nSummary\n  %-34s %-14s %8s %8s", "test", "verdict", "time", "points");
+    printf("\nSummary\n  %-*s %-14s %8s %8s", name_width(), "test", "verdict", "time", "points");
     if (O.repeat > 1)
         printf("  %s", "runs failed");
     printf("\n");
@@ -1082,7 +1143,7 @@ static int summary(void)
         max += x->max_points;
         char pts_s[48];
         snprintf(pts_s, sizeof pts_s, "%g/%g", x->points, x->max_points);
-        printf("  %-34s %s%-14s%s %6.1f s %8s", x->name, paint(x->verdict),
+        printf("  %-*s %s%-14s%s %6.1f s %8s", name_width(), x->name, paint(x->verdict),
                report_verdict_name(x->verdict), plain(), x->seconds / x->runs, pts_s);
         if (O.repeat > 1)
             printf("  %4d %6d", x->runs, x->failures);
@@ -1143,7 +1204,7 @@ static void usage(FILE *f)
 "                    (IMPL=); its raft/*.c and *.h are built against the kit\n"
 "  --sim             build it in sim mode: virtual time, a seed (SIM=1)\n"
 "  --binary FILE     grade this raft_test binary (built by the kit: trusted)\n"
-"  --lab STAGE       only this stage: 3A, 3B, 3C, 3D (LAB=)\n"
+"  --lab STAGE       only this stage: 3A, 3B, 3C, 3D, 4A, 4B, 4C (LAB=)\n"
 "  --stop-after-failing-stage  stages in order; none after one with a failure\n"
 "                    (make grade of labs/ without LAB, RUN, REPEAT or ALL=1)\n"
 "  --run LIST        tests by name (\"Test\" optional) or glob pattern, comma-\n"
@@ -1280,7 +1341,7 @@ static void find_kit(const char *argv0)
         *slash = '\0';
     }
     char probe[PATH_MAX + 32];
-    snprintf(probe, sizeof probe, "%s/grader/raft.h", exe);
+    snprintf(probe, sizeof probe, "%s/grader/raft/raft.h", exe);
     if (access(probe, R_OK) == 0)
         snprintf(kit, sizeof kit, "%s", exe);
 }
@@ -1323,7 +1384,7 @@ static void remove_scratch(void)
 static void build_impl(void)
 {
     if (!kit[0])
-        die("cannot find the kit (grader/raft.h above this program) to build --impl %s; "
+        die("cannot find the kit (grader/raft/raft.h above this program) to build --impl %s; "
             "give --binary", O.impl);
     char impl[PATH_MAX];
     if (!realpath(O.impl, impl))
@@ -1367,7 +1428,7 @@ static void build_impl(void)
         char msg[512];
         snprintf(msg, sizeof msg, "the submission does what no submission may (%d problem%s): "
                  "%.*s", n, n == 1 ? "" : "s", (int)strcspn(out, "\n"), out);
-        printf("  %-34s %s%-14s%s 0/%g\n", "build", paint(REPORT_REFUSED),
+        printf("  %-*s %s%-14s%s 0/%g\n", name_width(), "build", paint(REPORT_REFUSED),
                report_verdict_name(REPORT_REFUSED), plain(), points_total);
         for (const char *p = out; *p;) {
             size_t len = strcspn(p, "\n");

@@ -126,14 +126,41 @@ static char *slurp(const char *path)
 static bool ident_start(int c) { return isalpha(c) || c == '_'; }
 static bool ident_char(int c) { return isalnum(c) || c == '_'; }
 
-policy *policy_load(const char *allow_file, const char *api_header,
+/* The prefixes of the API's functions, in the public headers. */
+static const char *const API_PREFIXES[] = { "raft_", "rsm_", "kvserver_", "kvclerk_", NULL };
+
+/* Adds each name of an API prefix that text declares (a name followed by
+ * '('). false if out of memory. */
+static bool add_api(policy *p, const char *text)
+{
+    for (int k = 0; API_PREFIXES[k]; k++) {
+        for (const char *s = text; (s = strstr(s, API_PREFIXES[k])); s++) {
+            if (s > text && ident_char((unsigned char)s[-1]))
+                continue;
+            size_t n = 0;
+            while (ident_char((unsigned char)s[n]))
+                n++;
+            const char *q = s + n;
+            while (*q == ' ')
+                q++;
+            if (*q == '(') {
+                char name[128];
+                snprintf(name, sizeof name, "%.*s", (int)n, s);
+                if (!has_name(&p->api, name) && !add_name(&p->api, s, n))
+                    return false;
+            }
+        }
+    }
+    return true;
+}
+
+policy *policy_load(const char *allow_file, const char *const *api_headers,
                     const char *const *extra_prefixes, char *err, size_t errlen)
 {
     policy *p = calloc(1, sizeof *p);
-    char *allow = slurp(allow_file), *api = slurp(api_header);
-    if (!p || !allow || !api) {
-        snprintf(err, errlen, "cannot read %s: %s", !allow ? allow_file : api_header,
-                 strerror(errno));
+    char *allow = slurp(allow_file), *api = NULL;
+    if (!p || !allow) {
+        snprintf(err, errlen, "cannot read %s: %s", allow_file, strerror(errno));
         goto fail;
     }
     for (char *save = NULL, *line = strtok_r(allow, "\n", &save); line;
@@ -147,25 +174,20 @@ policy *policy_load(const char *allow_file, const char *api_header,
             w += n;
         }
     }
-    /* The API: each raft_xxx that a declaration in the header calls by name. */
-    for (const char *s = api; (s = strstr(s, "raft_")); s++) {
-        if (s > api && ident_char((unsigned char)s[-1]))
-            continue;
-        size_t n = 0;
-        while (ident_char((unsigned char)s[n]))
-            n++;
-        const char *q = s + n;
-        while (*q == ' ')
-            q++;
-        if (*q == '(') {
-            char name[128];
-            snprintf(name, sizeof name, "%.*s", (int)n, s);
-            if (!has_name(&p->api, name) && !add_name(&p->api, s, n))
-                goto oom;
+    /* The API: each function of ours that the headers declare. */
+    for (int k = 0; api_headers[k]; k++) {
+        api = slurp(api_headers[k]);
+        if (!api) {
+            snprintf(err, errlen, "cannot read %s: %s", api_headers[k], strerror(errno));
+            goto fail;
         }
+        if (!add_api(p, api))
+            goto oom;
+        free(api);
+        api = NULL;
     }
     if (p->api.n == 0 || p->allowed.n == 0) {
-        snprintf(err, errlen, "%s or %s names nothing", allow_file, api_header);
+        snprintf(err, errlen, "%s or the public headers name nothing", allow_file);
         goto fail;
     }
     for (int k = 0; extra_prefixes && extra_prefixes[k]; k++)
@@ -374,7 +396,7 @@ void policy_check_symbols(policy *p, const char *nm_text)
                 problem(p, "%s: %s is an indirect function (ifunc): not allowed", at, name);
             else if (!has_name(&p->api, name) && !allowed_prefix(p, name))
                 problem(p, "%s: defines the global symbol %s; a submission may define only "
-                        "the functions of raft.h: make %s static (or, if your files share it, "
+                        "the functions of raft.h, rsm.h and kvraft.h: make %s static (or, if your files share it, "
                         "declare it __attribute__((visibility(\"hidden\"))))",
                         at, name, name);
         }

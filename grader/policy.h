@@ -1,7 +1,8 @@
 /* policy: what a submission's code may define and call, checked on its own
  * preprocessed sources and objects before anything is linked with it.
  *
- *  - It may define (as global symbols) only the API of grader/raft.h; every
+ *  - It may define (as global symbols) only the API of the public headers
+ *    (grader/raft/raft.h, grader/kvraft/rsm.h, grader/kvraft/kvraft.h); every
  *    other function or variable is static, or hidden (then the build makes
  *    it local: see build.h), so nothing it defines can replace a function of
  *    the kit, of libc or of CUnit.
@@ -27,11 +28,12 @@
 typedef struct policy policy;
 
 /* Reads the allowed calls (allow_file: a name a line, '#' comments) and the
- * API a submission defines (every raft_xxx( declared in api_header).
+ * API a submission defines (every raft_xxx(, rsm_xxx(, kvserver_xxx( and
+ * kvclerk_xxx( declared in api_headers, a NULL-ended list).
  * extra_prefixes: prefixes of names a sanitizer's build may call or define
  * (its runtime, its instrumentation), NULL-ended, or NULL. Returns NULL with
  * a reason in err. */
-policy *policy_load(const char *allow_file, const char *api_header,
+policy *policy_load(const char *allow_file, const char *const *api_headers,
                     const char *const *extra_prefixes, char *err, size_t errlen);
 void policy_free(policy *p);
 

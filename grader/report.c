@@ -13,6 +13,7 @@
 
 static const char *const VERDICTS[REPORT_NVERDICTS] = {
     [REPORT_PASSED] = "passed",
+    [REPORT_UNCHECKED] = "not checked",
     [REPORT_FAILED] = "failed",
     [REPORT_CRASHED] = "crashed",
     [REPORT_TIMEOUT] = "timed out",

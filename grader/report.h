@@ -25,6 +25,8 @@
 /* Verdicts, from best to worst for sorting. */
 typedef enum report_verdict {
     REPORT_PASSED,
+    REPORT_UNCHECKED,  /* ran to its end, but a check could not decide in its
+                        * budget (stage 4's linearizability): no points */
     REPORT_FAILED,     /* the harness failed the test (or it exited early) */
     REPORT_CRASHED,    /* killed by a signal */
     REPORT_TIMEOUT,    /* over the wall-clock limit */

@@ -36,6 +36,9 @@ typedef void (*test_body)(cfg *c);
 
 /* Runs body on a fresh cluster (see cfg_make) inside the current CUnit test. */
 void run_test(int n, bool unreliable, bool snapshot, test_body body);
+/* The same on the cluster make(arg) returns (stage 4: cfg_make_service);
+ * NULL: the harness could not be set up (make said why on stderr). */
+void run_test_on(cfg *(*make)(void *arg), void *arg, test_body body);
 
 typedef struct raft_test_def {
     const char *name;   /* "TestInitialElection3A" */
@@ -52,5 +55,8 @@ extern const raft_test_def ours_3a[];
 extern const raft_test_def ours_3b[];
 extern const raft_test_def ours_3c[];
 extern const raft_test_def ours_3d[];
+extern const raft_test_def tests_4a[];
+extern const raft_test_def tests_4b[];
+extern const raft_test_def tests_4c[];
 
 #endif

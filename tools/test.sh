@@ -53,6 +53,24 @@ if [ "$MODE" != quick ]; then
   check "labrpc suite, memcheck" 600 "${VG[@]}" "$BUILD/labrpc_test"
 fi
 
+echo "== lincheck: the linearizability checker of stage 4"
+check "lincheck: checker tests (brute-force cross-check, files, fuzz)" 120 "$BUILD/lincheck_test"
+if [ "$MODE" != quick ]; then
+  check "lincheck tests, memcheck" 600 "${VG[@]}" "$BUILD/lincheck_test"
+fi
+# The command-line tool: its exit status says the verdict (0, 1, 2; 3 for a
+# bad file).
+check "lincheck: the command's verdicts" 60 bash -c '
+  d=$1 L=$2/lincheck
+  printf "lincheck-history 1\n0 put \"k\" \"a\" 0 10\n1 get \"k\" \"a\" 20 30\n" >"$d/ok.history"
+  printf "lincheck-history 1\n0 put \"k\" \"a\" 0 10\n1 get \"k\" \"b\" 20 30\n" >"$d/bad.history"
+  printf "lincheck-history 1\n0 put k \"a\" 0 10\n" >"$d/malformed.history"
+  "$L" "$d/ok.history" >/dev/null; a=$?
+  "$L" "$d/bad.history" | grep -q "NOT linearizable"; b=$?; "$L" "$d/bad.history" >/dev/null; c=$?
+  "$L" "$d/malformed.history" 2>&1 | grep -q "malformed.history:2"; e=$?
+  "$L" "$d/malformed.history" >/dev/null 2>&1; f=$?
+  [ "$a$b$c$e$f" = 00103 ] || { echo "exit statuses $a $b $c $e $f"; exit 1; }' _ "$logdir" "$BUILD"
+
 # grade_all NAME EXPECT LIMIT GRADE-OPTIONS...: grades with build/grade and
 # its JSON report; every test's verdict must be EXPECT, one line per test. A
 # "failed" must be the harness's own failure (a clean failure: no crash,
@@ -101,7 +119,7 @@ if [ "$MODE" != quick ]; then
   grade_all "solution" passed 4200 --impl solution --binary "$SOL"
   echo "== Raft: the reference solution, 3A and 3B under valgrind memcheck"
   grade_all "solution memcheck" passed 20000 --impl solution --binary "$SOL" \
-    --valgrind memcheck --run '*3A,*3B'
+    --valgrind memcheck --run '*3A,*3B,Basic4A,Snapshot4A,Basic4B,SnapshotSize4C'
   # A correct Raft must pass under each sanitizer too (the broken ones of
   # grader/selftest show that each catches what it should).
   for san in thread address undefined; do
@@ -163,7 +181,9 @@ for ts in InitialElection3A:200 ManyElections3A:50 Backup3B:50 Figure83C:30 \
           NoTermChurn3A:50 OneVotePerTerm3A:50 StaleHeartbeats3A:50 StepDown3A:50 StaleReplays3B:30 \
           StaleAppend3B:50 StaleReplies3B:50 LateVote3B:50 \
           Figure8Built3B:50 VoteAfterCrash3C:50 CrashPoints3C:20 StaleSnapshots3D:30 \
-          CrashPoints3D:20; do
+          CrashPoints3D:20 Basic4A:50 LeaderPartition4A:50 RestartSubmit4A:20 Snapshot4A:20 \
+          UnreliableOneKey4B:20 OnePartition4B:20 PersistPartitionUnreliableLinearizable4B:5 \
+          SnapshotRPC4C:20 SnapshotUnreliableRecoverConcurrentPartitionLinearizable4C:5; do
   t=${ts%%:*} n=${ts##*:}
   check "sim sweep $t, seeds 1-$n" 600 sim/explore.sh "$SIM_SOL" "Test$t" "$n" 2 1
 done

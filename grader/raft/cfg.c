@@ -64,6 +64,8 @@ struct cfg {
     labrpc_net *net;
     char (*srvnames)[16];
     raft **rafts;
+    const cfg_service *svc;      /* stage 4: what each server runs on its Raft, or NULL */
+    void **objs;                 /* [i]: server i's service (svc->make), or NULL */
     inst **insts;
     inst *all_insts;
     labrpc_server **srvs;
@@ -87,6 +89,7 @@ struct cfg {
     int site_line;
 
     /* begin/end */
+    char unchecked[256];         /* cfg_note_unchecked, or "" */
     double t_make, t0;
     int rpcs0;
     int64_t bytes0;
@@ -387,7 +390,9 @@ static bool over_time(cfg *c)
 /* Notes a call into the Raft in progress (which thread, what, since when)
  * for the watchdog's report; in_apply: made from inside the apply
  * function. Returns its slot, or -1 if all are taken (then not noted). */
-static int call_begin(cfg *c, bool in_apply, const char *fmt, int i)
+static int call_begin(cfg *c, bool in_apply, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int call_begin(cfg *c, bool in_apply, const char *fmt, ...)
 {
     pthread_mutex_lock(&c->mu);
     int k = 0;
@@ -397,7 +402,10 @@ static int call_begin(cfg *c, bool in_apply, const char *fmt, int i)
         c->calls[k].used = true;
         c->calls[k].in_apply = in_apply;
         c->calls[k].th = pthread_self();
-        snprintf(c->calls[k].what, sizeof c->calls[k].what, fmt, i);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->calls[k].what, sizeof c->calls[k].what, fmt, ap);
+        va_end(ap);
         c->calls[k].since = cfg_now();
     } else {
         k = -1;
@@ -960,6 +968,25 @@ bool cfg_get_state(cfg *c, int i, int *term, bool *is_leader)
 
 int cfg_n(const cfg *c) { return c->n; }
 
+labrpc_net *cfg_net(cfg *c) { return c->net; }
+
+const char *cfg_server_name(cfg *c, int i) { return c->srvnames[i]; }
+
+void *cfg_acquire_service(cfg *c, int i)
+{
+    if (!c->svc || !acquire(c, i, false))
+        return NULL;
+    pthread_mutex_lock(&c->mu);
+    void *obj = c->objs[i];
+    pthread_mutex_unlock(&c->mu);
+    return obj;
+}
+
+void cfg_release_service(cfg *c, int i)
+{
+    release(c, i);
+}
+
 bool cfg_connected(cfg *c, int i)
 {
     pthread_mutex_lock(&c->mu);
@@ -1023,6 +1050,16 @@ void cfg_connect(cfg *c, int i)
     }
 }
 
+void cfg_partition(cfg *c, const int *side)
+{
+    for (int i = 0; i < c->n; i++)
+        cfg_connect(c, i);
+    for (int i = 0; i < c->n; i++)
+        for (int j = i + 1; j < c->n; j++)
+            if (side[i] != side[j])
+                cfg_link(c, i, j, false);
+}
+
 void cfg_link(cfg *c, int i, int j, bool up)
 {
     if (c->has_ends[i])
@@ -1080,19 +1117,43 @@ static void kill_instance(cfg *c, int i)
 {
     raft *rf = c->rafts[i];
     inst *in = c->insts[i];
+    void *obj = c->svc ? c->objs[i] : NULL;
     c->rafts[i] = NULL;
     c->insts[i] = NULL;
+    if (c->svc)
+        c->objs[i] = NULL;
     while (c->users[i] > 0)
         pthread_cond_wait(&c->cond, &c->mu);
     pthread_mutex_unlock(&c->mu);
     if (!rf)
         return;
-    int k = call_begin(c, false, "raft_kill(server %d)", i);
-    raft_kill(rf);
-    call_end(c, k);
+    if (obj) {
+        int k = call_begin(c, false, "%s_free(server %d)", c->svc->api, i);
+        c->svc->free(c->svc->ctx, obj);     /* kills its Raft too */
+        call_end(c, k);
+    } else {
+        int k = call_begin(c, false, "raft_kill(server %d)", i);
+        raft_kill(rf);
+        call_end(c, k);
+    }
     pthread_mutex_lock(&c->mu);
     in->dead = true;
     pthread_mutex_unlock(&c->mu);
+}
+
+/* A service's handlers may wait for their requests to commit, which a
+ * crashed server's never will: the service is told to stop (its waits end)
+ * before the harness waits for its running handlers. */
+static void stop_service(cfg *c, int i)
+{
+    pthread_mutex_lock(&c->mu);
+    void *obj = c->svc ? c->objs[i] : NULL;
+    pthread_mutex_unlock(&c->mu);
+    if (!obj)
+        return;
+    int k = call_begin(c, false, "%s_kill(server %d)", c->svc->api, i);
+    c->svc->kill(c->svc->ctx, obj);
+    call_end(c, k);
 }
 
 /* Crashes server i; its next incarnation starts from frozen (taken over)
@@ -1102,6 +1163,7 @@ static void crash(cfg *c, int i, persister *frozen)
     cfg_disconnect(c, i);
     labrpc_net_delete_server(c->net, c->srvnames[i]);
 
+    stop_service(c, i);
     pthread_mutex_lock(&c->mu);
     labrpc_server *srv = c->srvs[i];
     c->srvs[i] = NULL;
@@ -1225,7 +1287,8 @@ bool cfg_start1(cfg *c, int i)
             c->saved[i] = cp;
         }
         size_t slen = 0;
-        uint8_t *snap = persister_read_snapshot(c->saved[i], &slen);
+        /* a service restores its own snapshot */
+        uint8_t *snap = c->svc ? NULL : persister_read_snapshot(c->saved[i], &slen);
         if (snap && slen > 0) {
             /* as a service would: restore from the snapshot first */
             ingest_snap(c, i, snap, slen, -1, err, sizeof err);
@@ -1252,17 +1315,36 @@ bool cfg_start1(cfg *c, int i)
     if (!in || !ps || err[0])
         return false;
 
-    int k = call_begin(c, false, "raft_make(server %d)", i);
-    raft *rf = raft_make(&c->ends[i * c->n], c->n, i, ps, apply_fn, in);
-    call_end(c, k);
-    if (!rf) {
-        cfg_fail(c, "raft_make for server %d returned NULL (it could not start)", i);
-        return false;
+    raft *rf = NULL;
+    void *obj = NULL;
+    if (c->svc) {
+        int k = call_begin(c, false, "%s_make(server %d)", c->svc->api, i);
+        obj = c->svc->make(c->svc->ctx, c, &c->ends[i * c->n], c->n, i, ps, &rf);
+        call_end(c, k);
+        if (!obj || !rf) {
+            cfg_fail(c, "%s_make for server %d returned NULL%s (it could not start)",
+                     c->svc->api, i, obj ? " as its Raft" : "");
+            if (obj) {
+                c->svc->kill(c->svc->ctx, obj);
+                c->svc->free(c->svc->ctx, obj);
+            }
+            return false;
+        }
+    } else {
+        int k = call_begin(c, false, "raft_make(server %d)", i);
+        rf = raft_make(&c->ends[i * c->n], c->n, i, ps, apply_fn, in);
+        call_end(c, k);
+        if (!rf) {
+            cfg_fail(c, "raft_make for server %d returned NULL (it could not start)", i);
+            return false;
+        }
     }
     pthread_mutex_lock(&c->mu);
     in->rf = rf;
     c->rafts[i] = rf;
     c->insts[i] = in;
+    if (c->svc)
+        c->objs[i] = obj;
     pthread_mutex_unlock(&c->mu);
 
     labrpc_service *svc = labrpc_service_new("Raft", rf);
@@ -1280,6 +1362,9 @@ bool cfg_start1(cfg *c, int i)
         labrpc_server_free(srv);
         return false;
     }
+    int sr = 0;
+    if (rr == 0 && c->svc && c->svc->add_services)
+        sr = c->svc->add_services(c->svc->ctx, obj, srv);
     pthread_mutex_lock(&c->mu);
     c->srvs[i] = srv;
     pthread_mutex_unlock(&c->mu);
@@ -1287,6 +1372,8 @@ bool cfg_start1(cfg *c, int i)
         cfg_fail(c, "raft_register for server %d returned %d", i, rr);
         return false;
     }
+    if (sr != 0)
+        return false;   /* add_services recorded why */
     if (labrpc_net_add_server(c->net, c->srvnames[i], srv) != 0) {
         cfg_fail(c, "labrpc_net_add_server failed for server %d (out of memory)", i);
         return false;
@@ -1310,7 +1397,19 @@ static void seed_from_env(unsigned *seed)
     *seed = (unsigned)ts.tv_nsec ^ (unsigned)ts.tv_sec ^ ((unsigned)getpid() << 16);
 }
 
+static cfg *make(int n, bool unreliable, bool snapshot, const cfg_service *svc);
+
 cfg *cfg_make(int n, bool unreliable, bool snapshot)
+{
+    return make(n, unreliable, snapshot, NULL);
+}
+
+cfg *cfg_make_service(int n, bool unreliable, const cfg_service *svc)
+{
+    return make(n, unreliable, false, svc);
+}
+
+static cfg *make(int n, bool unreliable, bool snapshot, const cfg_service *svc)
 {
     if (n < 1 || n > 64) {
         fprintf(stderr, "cfg_make: %d servers: must be 1..64\n", n);
@@ -1325,6 +1424,7 @@ cfg *cfg_make(int n, bool unreliable, bool snapshot)
     pthread_cond_init(&c->cond, NULL);
     c->n = n;
     c->snapshot = snapshot;
+    c->svc = svc;
     c->factor = cfg_time_factor();
     unsigned seed;
     seed_from_env(&seed);
@@ -1334,6 +1434,7 @@ cfg *cfg_make(int n, bool unreliable, bool snapshot)
     size_t un = (size_t)n;
     c->srvnames = calloc(un, sizeof *c->srvnames);
     c->rafts = calloc(un, sizeof *c->rafts);
+    c->objs = calloc(un, sizeof *c->objs);
     c->insts = calloc(un, sizeof *c->insts);
     c->srvs = calloc(un, sizeof *c->srvs);
     c->saved = calloc(un, sizeof *c->saved);
@@ -1345,7 +1446,7 @@ cfg *cfg_make(int n, bool unreliable, bool snapshot)
     c->has_ends = calloc(un, sizeof *c->has_ends);
     c->logs = calloc(un, sizeof *c->logs);
     c->last_applied = calloc(un, sizeof *c->last_applied);
-    if (!c->srvnames || !c->rafts || !c->insts || !c->srvs || !c->saved || !c->users ||
+    if (!c->srvnames || !c->rafts || !c->objs || !c->insts || !c->srvs || !c->saved || !c->users ||
         !c->connected || !c->endnames || !c->ends || !c->has_ends || !c->logs ||
         !c->last_applied || !c->leader_of) {
         fprintf(stderr, "cfg_make: out of memory\n");
@@ -1362,7 +1463,7 @@ cfg *cfg_make(int n, bool unreliable, bool snapshot)
         return NULL;
     }
     labrpc_net_reliable(c->net, !unreliable);
-    labrpc_net_long_delays(c->net, true);
+    labrpc_net_long_delays(c->net, !svc);   /* the key/value tests do without */
 
     c->limit_s = CFG_TEST_LIMIT_S;
     c->wd_deadline = c->t_make + (double)(CFG_TEST_LIMIT_S + WATCHDOG_GRACE_S) * c->factor;
@@ -1391,6 +1492,7 @@ void cfg_cleanup(cfg *c)
         for (int i = 0; i < c->n; i++) {
             if (c->net)
                 labrpc_net_delete_server(c->net, c->srvnames[i]);
+            stop_service(c, i);
             if (c->srvs[i]) {
                 labrpc_server_free(c->srvs[i]);
                 c->srvs[i] = NULL;
@@ -1427,6 +1529,7 @@ void cfg_cleanup(cfg *c)
     }
     free(c->srvnames);
     free(c->rafts);
+    free(c->objs);
     free(c->insts);
     free(c->srvs);
     free(c->saved);
@@ -1461,7 +1564,7 @@ void cfg_begin(cfg *c, const char *description)
     pthread_mutex_unlock(&c->mu);
 }
 
-bool cfg_end(cfg *c)
+static bool end(cfg *c, int ops)
 {
     bool failed = cfg_failed(c);   /* also checks the time limit */
     pthread_mutex_lock(&c->mu);
@@ -1475,9 +1578,34 @@ bool cfg_end(cfg *c)
     pthread_mutex_lock(&c->mu);
     int ncmds = c->max_index - c->max_index0;
     pthread_mutex_unlock(&c->mu);
-    printf("  ... Passed --  %4.1f  %d %4d %7" PRId64 " %4d\n", t, c->n, nrpc, nbytes, ncmds);
+    if (c->unchecked[0])
+        printf("  ... Not checked --  %s\n", c->unchecked);
+    if (ops >= 0)
+        printf("  ... Passed --  %4.1f  %d %5d %5d\n", t, c->n, nrpc, ops);
+    else
+        printf("  ... Passed --  %4.1f  %d %4d %7" PRId64 " %4d\n", t, c->n, nrpc, nbytes, ncmds);
     fflush(stdout);
     return true;
+}
+
+bool cfg_end(cfg *c)
+{
+    return end(c, -1);
+}
+
+void cfg_note_unchecked(cfg *c, const char *note)
+{
+    snprintf(c->unchecked, sizeof c->unchecked, "%s", note);
+}
+
+const char *cfg_unchecked(cfg *c)
+{
+    return c->unchecked[0] ? c->unchecked : NULL;
+}
+
+bool cfg_end_ops(cfg *c, int ops)
+{
+    return end(c, ops < 0 ? 0 : ops);
 }
 
 bool cfg_ended(cfg *c)
@@ -1721,17 +1849,27 @@ int cfg_wait(cfg *c, int index, int n, int start_term, cfg_value *out)
     return 1;
 }
 
-size_t cfg_log_size(cfg *c)
+static size_t largest(cfg *c, size_t (*size)(persister *ps))
 {
     size_t max = 0;
     pthread_mutex_lock(&c->mu);
     for (int i = 0; i < c->n; i++) {
         if (c->saved[i]) {
-            size_t s = persister_state_size(c->saved[i]);
+            size_t s = size(c->saved[i]);
             if (s > max)
                 max = s;
         }
     }
     pthread_mutex_unlock(&c->mu);
     return max;
+}
+
+size_t cfg_log_size(cfg *c)
+{
+    return largest(c, persister_state_size);
+}
+
+size_t cfg_snapshot_size(cfg *c)
+{
+    return largest(c, persister_snapshot_size);
 }

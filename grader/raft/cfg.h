@@ -103,6 +103,57 @@ cfg *cfg_make(int n, bool unreliable, bool snapshot);
 /* Kills every peer, frees every server, stops the network, frees all. */
 void cfg_cleanup(cfg *c);
 
+/* ---- a service on every server (stage 4) ---------------------------------- */
+
+/* What each server runs on its Raft in stage 4 (an rsm, a key/value
+ * server): made, crashed and restarted as cfg does a bare Raft, on a
+ * network without long delays. The service restores its own snapshot,
+ * so cfg's appliers and their checks are not used: the tests check
+ * through the service. The harness registers the Raft's handlers
+ * (raft_register on *rf). Crashing server i: it leaves the network, then
+ * kill (its handlers' waits end), then the harness waits for its running
+ * handlers and for cfg_acquire_service users, then free. */
+typedef struct cfg_service {
+    const char *api;    /* its functions' prefix, for messages: "rsm", "kvserver" */
+    void *ctx;          /* the test's, passed to each call */
+    /* Server me's service from ps (what an earlier instance persisted),
+     * on ends[0..n-1]; *rf gets its Raft. NULL if it could not start.
+     * c is the cfg being made or restarting the server (its callbacks may
+     * record failures there). */
+    void *(*make)(void *ctx, cfg *c, labrpc_end **ends, int n, int me, persister *ps,
+                  raft **rf);
+    /* Adds the service's own labrpc services to srv (NULL: none). 0, or
+     * -1 with a failure recorded. */
+    int (*add_services)(void *ctx, void *obj, labrpc_server *srv);
+    void (*kill)(void *ctx, void *obj);
+    void (*free)(void *ctx, void *obj);
+} cfg_service;
+
+/* As cfg_make, with svc (which must outlive the cfg) on every server. */
+cfg *cfg_make_service(int n, bool unreliable, const cfg_service *svc);
+/* Server i's service, held: a crash of i waits for cfg_release_service
+ * (after its kill, so a wait inside the service ends). NULL if i is not
+ * running. Any thread. */
+void *cfg_acquire_service(cfg *c, int i);
+void cfg_release_service(cfg *c, int i);
+/* The network (stage 4: the harness makes its clerks' ends on it), and
+ * server i's name on it. */
+labrpc_net *cfg_net(cfg *c);
+const char *cfg_server_name(cfg *c, int i);
+/* Largest persisted snapshot of any server, bytes. */
+size_t cfg_snapshot_size(cfg *c);
+/* Connects every server, then cuts every link between servers of
+ * different sides (side[i]: server i's group). Test's own thread. */
+void cfg_partition(cfg *c, const int *side);
+/* A check that could not decide within its budget (stage 4's
+ * linearizability): the test runs to its end, then cfg_end prints
+ * "  ... Not checked --  <note>" and the grader's verdict is "not checked"
+ * (no points), never a pass. Test's own thread. */
+void cfg_note_unchecked(cfg *c, const char *note);
+const char *cfg_unchecked(cfg *c);   /* the note, or NULL */
+/* As cfg_end, the figures of stage 4: "time peers rpcs ops". */
+bool cfg_end_ops(cfg *c, int ops);
+
 /* The test's name for failure messages ("TestInitialElection3A"). */
 void cfg_set_test_name(cfg *c, const char *name);
 /* Prints "<description> ..." and starts the counters. */

@@ -1,6 +1,6 @@
 /* raft.c: your Raft. This is the skeleton: it compiles and runs, and fails
  * every test. Fill it in stage by stage (3A election, 3B log, 3C persistence,
- * 3D snapshots); grader/raft.h is the API you implement and says who calls
+ * 3D snapshots); grader/raft/raft.h is the API you implement and says who calls
  * what, on which thread. You may add files under labs/raft/.
  *
  * Outline of the API:

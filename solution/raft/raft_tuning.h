@@ -2,7 +2,7 @@
  * Figure 2, in one place, so that a benchmark can vary them (make figure16
  * reproduces the paper's Figure 16 with the election timeouts of §9.3).
  *
- * Not part of the student API (grader/raft.h): only programs linked with
+ * Not part of the student API (grader/raft/raft.h): only programs linked with
  * solution/ see it, and the tests never change it.
  *
  * Thread safety: raft_make copies the settings into the new peer, which

@@ -54,7 +54,7 @@ static void try_escapes(void)
 {
     look_for_grader();
     /* The kit: not there, or read-only. */
-    int fd = open(KIT "/grader/cfg.c", O_WRONLY | O_APPEND);
+    int fd = open(KIT "/grader/raft/cfg.c", O_WRONLY | O_APPEND);
     if (fd >= 0) {
         escape("the kit is writable");
         close(fd);
