@@ -509,6 +509,29 @@ void kvh_generic(cfg *c, const kvh_generic_spec *spec)
     cfg_end_ops(c, kvh_ops());
 }
 
+static kvh_params run_params;
+static kvh_generic_spec run_spec;
+
+static void generic_body(cfg *c)
+{
+    kvh_generic(c, &run_spec);
+}
+
+void kvh_run(int servers, bool unreliable, int maxraftstate, test_body body)
+{
+    run_params = (kvh_params){ .servers = servers, .unreliable = unreliable,
+                               .maxraftstate = maxraftstate };
+    run_test_on(kvh_make_cluster, &run_params, body);
+}
+
+void kvh_run_generic(const char *part, int maxraftstate, int clients, int servers,
+                     bool unreliable, bool crash, bool partitions, bool random_keys)
+{
+    run_spec = (kvh_generic_spec){ .part = part, .clients = clients, .crash = crash,
+                                   .partitions = partitions, .random_keys = random_keys };
+    kvh_run(servers, unreliable, maxraftstate, generic_body);
+}
+
 void kvh_speed(cfg *c, const char *part)
 {
     enum { NUM_OPS = 1000 };

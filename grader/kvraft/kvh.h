@@ -20,6 +20,7 @@
 #include <stdbool.h>
 
 #include "cfg.h"
+#include "tests.h"
 
 typedef struct kvh_params {
     int servers;
@@ -64,6 +65,12 @@ typedef struct kvh_generic_spec {
 void kvh_generic(cfg *c, const kvh_generic_spec *spec);
 /* 6.5840's GenericTestSpeed: 1000 sequential Appends at 33.3 ms each at most. */
 void kvh_speed(cfg *c, const char *part);
+
+/* Inside a CUnit test: body on a fresh cluster (run_test_on); and
+ * kvh_generic on one. maxraftstate: bytes, or -1. */
+void kvh_run(int servers, bool unreliable, int maxraftstate, test_body body);
+void kvh_run_generic(const char *part, int maxraftstate, int clients, int servers,
+                     bool unreliable, bool crash, bool partitions, bool random_keys);
 
 /* Checks the history recorded so far (a failure if it is not
  * linearizable, with an explanation; a note if the check's budget ran out,

@@ -11,9 +11,6 @@
 
 #define ELECTION_TIMEOUT_MS 1000
 
-static void generic(int clients, int servers, bool unreliable, bool crash, bool partitions,
-                    bool random_keys);
-
 /* ---- one key, five clients ------------------------------------------------ */
 
 typedef struct one_key_client {
@@ -201,25 +198,17 @@ out:
 
 /* ---- the tests -------------------------------------------------------------- */
 
-static kvh_params P;
-static kvh_generic_spec G;
-
-static void generic_body(cfg *c) { kvh_generic(c, &G); }
 static void speed_body(cfg *c) { kvh_speed(c, "4B"); }
 
 static void generic(int clients, int servers, bool unreliable, bool crash, bool partitions,
                     bool random_keys)
 {
-    P = (kvh_params){ .servers = servers, .unreliable = unreliable, .maxraftstate = -1 };
-    G = (kvh_generic_spec){ .part = "4B", .clients = clients, .crash = crash,
-                            .partitions = partitions, .random_keys = random_keys };
-    run_test_on(kvh_make_cluster, &P, generic_body);
+    kvh_run_generic("4B", -1, clients, servers, unreliable, crash, partitions, random_keys);
 }
 
 static void run(int servers, bool unreliable, test_body body)
 {
-    P = (kvh_params){ .servers = servers, .unreliable = unreliable, .maxraftstate = -1 };
-    run_test_on(kvh_make_cluster, &P, body);
+    kvh_run(servers, unreliable, -1, body);
 }
 
 static void TestBasic4B(void) { generic(1, 5, false, false, false, false); }

@@ -107,25 +107,18 @@ static void snapshot_size(cfg *c)
     cfg_end_ops(c, kvh_ops());
 }
 
-static kvh_params P;
-static kvh_generic_spec G;
-
-static void generic_body(cfg *c) { kvh_generic(c, &G); }
 static void speed_body(cfg *c) { kvh_speed(c, "4C"); }
 
 static void generic(int clients, int servers, bool unreliable, bool crash, bool partitions,
                     bool random_keys)
 {
-    P = (kvh_params){ .servers = servers, .unreliable = unreliable, .maxraftstate = MAXRAFTSTATE };
-    G = (kvh_generic_spec){ .part = "4C", .clients = clients, .crash = crash,
-                            .partitions = partitions, .random_keys = random_keys };
-    run_test_on(kvh_make_cluster, &P, generic_body);
+    kvh_run_generic("4C", MAXRAFTSTATE, clients, servers, unreliable, crash, partitions,
+                    random_keys);
 }
 
 static void run(test_body body)
 {
-    P = (kvh_params){ .servers = 3, .unreliable = false, .maxraftstate = MAXRAFTSTATE };
-    run_test_on(kvh_make_cluster, &P, body);
+    kvh_run(3, false, MAXRAFTSTATE, body);
 }
 
 static void TestSnapshotRPC4C(void) { run(snapshot_rpc); }
