@@ -16,6 +16,9 @@
 #   escape   built by the Makefile (no symbol policy: the sandbox alone is
 #            tested), graded with --binary: both tests pass, nothing of the
 #            kit changes, no process of the test outlives the grader
+#   kvbug    the reference (raft/ and kvraft/) with one classic bug of the
+#            key/value stage, made by the folder's sed scripts (NAME.c.sed
+#            edits kvraft/NAME.c); then as grade
 #   correct  a correct Raft of another design: every test of 3A-3D and
 #            4A (the reference's kvraft/ on this Raft) passes in sim mode
 #            (seed 1; make test sweeps more seeds of some), and
@@ -50,6 +53,8 @@ CASES=(
   "refused|symbols_refused|--run InitialElection3A|||defines the global symbol nanosleep;CU_assertImplementation;labrpc_net_total_count;uses mprotect;uses kill;uses dlsym;uses syscall;((constructor));((section));asm"
   "build|include_kit|--run InitialElection3A|||the build failed"
   "escape|escape|--run InitialElection3A,BasicAgree3B|passed|passed|"
+  "kvbug|kv_no_dedup|--run UnreliableOneKey4B,Basic4A|failed|passed|executed twice"
+  "kvbug|kv_lost_put|--run PersistPartitionUnreliableLinearizable4B,Basic4A|failed|passed|not linearizable"
   "correct|plain_raft||||"
   "correct|second_raft||||"
   "grader|grader_checks||||"
@@ -82,7 +87,18 @@ EOF
 
 # layout NAME: the case as a submission, in $tmp/cases/NAME; prints the path.
 layout() {
-  local impl="$tmp/cases/$1"
+  local impl="$tmp/cases/$1" f
+  if [ "${2:-}" = kvbug ]; then
+    mkdir -p "$impl" && cp -r solution/raft solution/kvraft "$impl/" || exit 2
+    for f in "grader/selftest/$1/"*.c.sed; do
+      f=$(basename "$f" .sed)
+      sed -f "grader/selftest/$1/$f.sed" "solution/kvraft/$f" >"$impl/kvraft/$f" || exit 2
+      cmp -s "solution/kvraft/$f" "$impl/kvraft/$f" && { echo "$1: $f.sed changed nothing" >&2; exit 2; }
+    done
+    chmod -R a+rX "$tmp/cases" || exit 2
+    echo "$impl"
+    return
+  fi
   mkdir -p "$impl/raft" &&
     cp "grader/selftest/$1/raft/"* grader/selftest/selftest.h solution/raft/raft_tuning.h \
       "$impl/raft/" &&
@@ -177,7 +193,7 @@ for c in "${CASES[@]}"; do
   elif [ "$kind" = correct ]; then
     why=$(correct_checks "$(layout "$name" correct)" "$name")
   else
-    impl=$(layout "$name")
+    impl=$(layout "$name" "$kind")
     gopts=(--impl "$impl")
     if [ "$kind" = escape ]; then
       bin="build/$(printf '%s' "$impl" | tr / _)/raft_test" # the Makefile's RAFT_TEST
@@ -193,7 +209,7 @@ for c in "${CASES[@]}"; do
     reports_parse "$json" "$xml" 2>"$tmp/parse.log" ||
       why="$why; the reports do not parse: $(tail -1 "$tmp/parse.log")"
     case $kind in
-    grade|escape)
+    grade|escape|kvbug)
       tests=$(printf '%s\n' "$opts" | sed -n 's/.*--run \([^ ]*\).*/\1/p')
       t1=Test${tests%%,*}
       t2=Test${tests##*,}
@@ -204,7 +220,7 @@ for c in "${CASES[@]}"; do
       [ "$rc" -eq $want_rc ] || why="$why; grade exited $rc (expected $want_rc)"
       [ "$got1" = "$v1" ] || why="$why; $t1: '$got1', expected '$v1'"
       [ "$got2" = "$v2" ] || why="$why; $t2: '$got2', expected '$v2'"
-      if [ "$kind" = grade ]; then
+      if [ "$kind" != escape ]; then
         grep -F "\"name\": \"$t1\"" "$json" 2>/dev/null | grep -qF -- "$text" ||
           why="$why; $t1's report lacks '$text'"
         grep -qF "rerun:  make grade IMPL=$impl RUN=$t1" "$log" ||
