@@ -341,9 +341,9 @@ static void *client_thread(void *arg)
         /* In virtual time an operation costs next to nothing, and a client
          * would do hundreds of thousands in 5 s, each Get copying a value
          * that keeps growing, each RPC a few thread switches of the
-         * scheduler in real time. A 25 ms pause keeps a sim run in seconds:
-         * about 200 operations a client per round. */
-        cfg_sleep_ms(25);
+         * scheduler in real time. A 50 ms pause keeps a sim run in seconds:
+         * about 100 operations a client per round. */
+        cfg_sleep_ms(50);
 #endif
         char key[16], nv[64];
         if (cl->spec->random_keys)

@@ -22,8 +22,8 @@
  * - call_ns, return_ns: decimal nanoseconds, 0 to 18446744073709551614,
  *   return_ns >= call_ns; return_ns is `-` for an op that never returned.
  *
- * Times are those of lincheck.h: an op that returned at t precedes one
- * called at t. Ops may be listed in any order; their indices (as the
+ * Times are those of lincheck.h: closed intervals (an op that returned
+ * at t overlaps one called at t). Ops may be listed in any order; their indices (as the
  * checker reports them) are their order in the file, from 0.
  *
  * Errors name the file, the line and what was expected:

@@ -711,9 +711,10 @@ static int kctx_init(kctx *k, const lincheck_history *h, const size_t *gis, size
         hash_bytes(o->value, o->value_len, &p->vhash, &p->vpow);
         p->zob = mix64(0x6c696e636865636bull + i);
         np += p->pending;
-        bool instant = o->call_ns == o->return_ns;
-        ek[2 * i] = (entry_key){ .time = o->call_ns, .cls = 1, .entry = 2 * i };
-        ek[2 * i + 1] = (entry_key){ .time = o->return_ns, .cls = instant ? 2 : 0, .entry = 2 * i + 1 };
+        /* Closed intervals: at equal times calls come first, so an op
+         * that returns at t overlaps one called at t. */
+        ek[2 * i] = (entry_key){ .time = o->call_ns, .cls = 0, .entry = 2 * i };
+        ek[2 * i + 1] = (entry_key){ .time = o->return_ns, .cls = 1, .entry = 2 * i + 1 };
     }
     free(ok);
     k->nc = k->n - np;

@@ -11,10 +11,9 @@
  * sub-history is checked on its own (P-compositionality), keys in byte order.
  *
  * Real time. Op X must come before op Y iff X returned before Y was called.
- * At equal times a return comes before a call (X returned at t, Y called at
- * t: X precedes Y), except for a zero-length op (called and returned at the
- * same t), which overlaps every op called at t, so that two zero-length ops
- * at one instant may go in either order.
+ * Intervals are closed: an op that returns at t overlaps one called at t
+ * (either may come first), since two clocks read at "the same" nanosecond
+ * cannot say which event came first.
  *
  * Ops that never returned (return_ns == LINCHECK_NEVER) may have taken
  * effect at any point after their call, or never: the checker tries both.

@@ -149,17 +149,21 @@ static void test_pending(void)
 
 static void test_ties(void)
 {
-    /* Returned at 10, called at 10: the append precedes the get. */
+    /* Closed intervals: returned at 10, called at 10, they overlap. */
     hop tie[] = { { 0, "append", "k", "a", 0, 10 }, { 1, "get", "k", "", 10, 20 } };
-    BAD(tie);
-    /* A zero-length op at 10 overlaps ops called at 10. */
+    OK(tie);
+    /* ...and one tick later they do not. */
+    hop after[] = { { 0, "append", "k", "a", 0, 10 }, { 1, "get", "k", "", 11, 20 } };
+    BAD(after);
+    /* A zero-length op at 10 overlaps every op at 10. */
     hop instant[] = { { 0, "append", "k", "a", 10, 10 }, { 1, "get", "k", "", 10, 20 } };
     OK(instant);
     hop instant2[] = { { 0, "append", "k", "a", 10, 10 }, { 1, "append", "k", "b", 10, 10 }, { 2, "get", "k", "ba", 11, 12 } };
     OK(instant2);
-    /* ...but follows an op that returned at 10. */
     hop instant3[] = { { 0, "append", "k", "a", 0, 10 }, { 1, "get", "k", "", 10, 10 } };
-    BAD(instant3);
+    OK(instant3);
+    hop instant4[] = { { 0, "append", "k", "a", 0, 9 }, { 1, "get", "k", "", 10, 10 } };
+    BAD(instant4);
 }
 
 static void test_keys_independent(void)
@@ -214,9 +218,10 @@ typedef struct bop {
     uint64_t call, ret;
 } bop;
 
+/* Closed intervals: x precedes y only if it returned before y's call. */
 static bool bf_precedes(const bop *x, const bop *y)
 {
-    return x->ret != NEVER && (x->ret < y->call || (x->ret == y->call && x->call < x->ret));
+    return x->ret != NEVER && x->ret < y->call;
 }
 
 /* Every order of the ops that respects real time, pending ops optional. */
