@@ -8,7 +8,7 @@
 #                          DRY=1: print the tests the variables select; build and run nothing
 #   make handout         the student tarball: build/raftlab-handout.tar.gz
 #   make test            the kit's own test suite (what CI runs; TEST_MODE=quick skips the long steps)
-#   make bench           labrpc benchmarks
+#   make bench           benchmarks: labrpc, and lincheck on histories shaped like stage 4's
 #   make deps            check (and install with apt where possible) the dependencies
 
 CC      ?= cc
@@ -163,8 +163,9 @@ handout:
 	  ':(exclude)solution' ':(exclude)grader/selftest' ':(exclude).ci'
 	@echo "wrote $(HANDOUT)"
 
-bench: $(LABRPC_BENCH)
+bench: $(LABRPC_BENCH) $(LINCHECK_BENCH)
 	@$(LABRPC_BENCH)
+	@$(LINCHECK_BENCH)
 
 clean:
 	rm -rf $(BUILD)
