@@ -78,10 +78,18 @@ static void srv_free(void *ctx, void *obj)
     kvserver_free(obj);
 }
 
+static void free_history(void)
+{
+    lincheck_history_free(H.history);
+    H.history = NULL;
+}
+
 cfg *kvh_make_cluster(void *arg)
 {
     H.p = *(const kvh_params *)arg;
     H.history = lincheck_history_new();
+    if (H.history)
+        atexit(free_history);   /* one test a process: freed at its end */
     if (!H.history) {
         fprintf(stderr, "kvh: out of memory\n");
         return NULL;
