@@ -6,6 +6,7 @@
 #                          VALGRIND=memcheck|helgrind|drd  SAN=address|undefined|thread
 #                          REPEAT=N JOBS=J  POINTS=<file>  JSON= JUNIT= GRADESCOPE=<file>
 #                          DRY=1: print the tests the variables select; build and run nothing
+#                          TRACE=1: a picture (HTML) of passing runs too
 #   make handout         the student tarball: build/raftlab-handout.tar.gz
 #   make test            the kit's own test suite (what CI runs; TEST_MODE=quick skips the long steps)
 #   make bench           benchmarks: labrpc, and lincheck on histories shaped like stage 4's
@@ -34,7 +35,7 @@ WARN := -Wall -Wextra -std=c11 -g -pthread
 ifeq ($(WERROR),1)
 WARN += -Werror
 endif
-CPPFLAGS += -D_GNU_SOURCE -MMD -MP -Ilabrpc -Igrader -Igrader/raft -Igrader/kvraft -Igrader/lincheck
+CPPFLAGS += -D_GNU_SOURCE -MMD -MP -Ilabrpc -Igrader -Igrader/raft -Igrader/kvraft -Igrader/lincheck -Igrader/trace
 ALL_CFLAGS = $(WARN) $(CFLAGS)
 LDLIBS  += -pthread
 CUNIT_LIBS := -lcunit
@@ -54,12 +55,13 @@ LABRPC_TEST := $(BUILD)/labrpc_test
 LABRPC_BENCH := $(BUILD)/labrpc_bench
 
 # These are the grader program (build/grade), not raft_test.
-GRADE_SRC  := grader/grade.c grader/report.c grader/build.c grader/policy.c grader/sandbox.c
+GRADE_SRC  := grader/grade.c grader/report.c grader/build.c grader/policy.c grader/sandbox.c \
+              grader/trace/html.c
 GRADE_OBJ  := $(GRADE_SRC:%.c=$(TOP)/%.o)
 GRADE      := $(TOP)/grade
 # raft_test: the shared main (grader/*.c) and each lab's harness and tests.
 GRADER_SRC := $(filter-out $(GRADE_SRC),$(wildcard grader/*.c)) $(wildcard grader/raft/*.c) \
-              $(wildcard grader/kvraft/*.c)
+              $(wildcard grader/kvraft/*.c) grader/trace/trace.c
 GRADER_OBJ := $(GRADER_SRC:%.c=$(BUILD)/%.o) $(LINCHECK_OBJ)
 # A submission without kvraft/ (Raft only) gets the kit's stand-in, whose
 # stage 4 tests fail saying so.
@@ -145,11 +147,12 @@ grade: $(GRADE)
 	  --valgrind "$(VALGRIND)" --san "$(SAN)" $(if $(REPEAT),--repeat $(REPEAT)) $(if $(JOBS),--jobs $(JOBS)) \
 	  --points "$(POINTS)" --json "$(JSON)" --junit "$(JUNIT)" --gradescope "$(GRADESCOPE)" \
 	  $(if $(TIMEOUT),--timeout $(TIMEOUT)) $(if $(RAFT_VERBOSE),--keep-logs) \
-	  $(if $(filter 1,$(DRY)),--dry-run)
+	  $(if $(filter 1,$(TRACE)),--trace) $(if $(filter 1,$(DRY)),--dry-run)
 
 # The kit's own suite: labrpc's tests, then the Raft tests against the
 # solution and the skeleton (both built with -Werror).
 test: $(LABRPC_TEST) $(GRADE) $(LINCHECK) $(LINCHECK_TEST)
+	@tools/deps.sh --test
 	@$(MAKE) --no-print-directory raft_test IMPL=solution
 	@$(MAKE) --no-print-directory raft_test IMPL=labs
 	@BUILD=$(BUILD) tools/test.sh $(TEST_MODE)

@@ -37,6 +37,7 @@
 #include "build.h"
 #include "cfg.h"
 #include "report.h"
+#include "html.h"
 #include "sandbox.h"
 
 #define TEST_LIMIT_S (CFG_TEST_LIMIT_S + 15) /* the harness reports first */
@@ -61,7 +62,7 @@
 typedef struct opts {
     const char *impl, *binary, *lab, *run, *valgrind, *san, *points, *logs;
     const char *json, *junit, *gradescope, *supp;
-    bool secure, sim, stop_stage, keep_logs, dry_run;
+    bool secure, sim, stop_stage, keep_logs, dry_run, trace;
     int repeat, jobs;
     double timeout;
     long mem_mb, fsize_mb, nproc;
@@ -523,7 +524,7 @@ static void make_test_env(void)
     extern char **environ;
     static const char *const PASS[] = { "RAFTLAB_SEED=", "RAFTLAB_SIM_REPLAY=",
                                         "RAFTLAB_SIM_BUSY_S=", "NO_COLOR=", "RAFT_VERBOSE=",
-                                        NULL };
+                                        "RAFTLAB_TRACE=", NULL };
     static const struct { const char *name, *ours; } OPTS[] = {
         { "ASAN_OPTIONS", "exitcode=98:detect_leaks=1:halt_on_error=1" },
         { "LSAN_OPTIONS", "exitcode=98" },
@@ -928,6 +929,19 @@ static bool save_history(const char *log, char *path, size_t size)
     return false;
 }
 
+/* The picture of a run: its trace block (if it printed one) in the
+ * viewer, as <log>.html, whose path goes into *path. */
+static bool save_picture(const char *log, char *path, size_t size)
+{
+    char tmpl[PATH_MAX + 64], err[512];
+    snprintf(tmpl, sizeof tmpl, "%s%sgrader/trace/viewer.html", kit, kit[0] ? "/" : "");
+    snprintf(path, size, "%s.html", log);
+    int rc = html_write(log, tmpl, path, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "grade: no picture of %s: %s\n", log, err);
+    return rc == 0;
+}
+
 static void finish_run(run *r, int status, const struct rusage *ru)
 {
     test *t = &tests[r->test];
@@ -951,6 +965,9 @@ static void finish_run(run *r, int status, const struct rusage *ru)
     char history[PATH_MAX + 16] = "";
     if (kept[0] && !save_history(kept, history, sizeof history))
         history[0] = '\0';
+    char picture[PATH_MAX + 16] = "";
+    if ((kept[0] || O.trace) && !save_picture(r->log, picture, sizeof picture))
+        picture[0] = '\0';
 
     t->done++;
     t->secs += secs;
@@ -997,12 +1014,16 @@ static void finish_run(run *r, int status, const struct rusage *ru)
         show_test(t, kept[0] ? kept : NULL);
         if (history[0])
             printf("      history checked: %s  (build/lincheck FILE explains it)\n", history);
+        if (picture[0])
+            printf("      picture: %s  (open it in a browser)\n", picture);
     } else if (o.v != REPORT_PASSED) {
         clear_progress();
         printf("  %s run %d: %s%s%s: %s\n      output: %s\n", t->name, r->iter + 1, paint(o.v),
                report_verdict_name(o.v), plain(), o.message ? o.message : x->message, kept);
         if (history[0])
             printf("      history checked: %s\n", history);
+        if (picture[0])
+            printf("      picture: %s\n", picture);
         char *replay = seed >= 0 ? rerun_cmd(t->name, seed) : NULL; /* each run its seed */
         if (replay)
             printf("      replay: %s\n", replay);
@@ -1236,6 +1257,8 @@ static void usage(FILE *f)
 "                    names the last such folder)\n"
 "  --keep-logs       keep every run's output, passing ones too (make grade\n"
 "                    does when RAFT_VERBOSE is set)\n"
+"  --trace           a picture (<log>.html) of every run, passing ones too\n"
+"                    (TRACE=1); failing runs always get one\n"
 "  --dry-run         check the options and print the tests they select; build\n"
 "                    and run nothing (make grade DRY=1)\n"
 "  -h, --help        this text\n"
@@ -1265,7 +1288,7 @@ static void parse_args(int argc, char **argv)
 {
     enum { IMPL = 256, BINARY, LAB, RUN, VALGRIND, SAN, SUPP, REPEAT, JOBS, TIMEOUT, MEM,
            FSIZE, NPROC, POINTS, JSON, JUNIT, GRADESCOPE, LOGS, SECURE, NO_SECURE, SIM, STOP,
-           KEEP, DRY };
+           KEEP, DRY, TRACE };
     static const struct option lo[] = {
         { "impl", 1, 0, IMPL }, { "binary", 1, 0, BINARY }, { "lab", 1, 0, LAB },
         { "run", 1, 0, RUN }, { "valgrind", 1, 0, VALGRIND }, { "san", 1, 0, SAN },
@@ -1275,7 +1298,7 @@ static void parse_args(int argc, char **argv)
         { "junit", 1, 0, JUNIT }, { "gradescope", 1, 0, GRADESCOPE }, { "logs", 1, 0, LOGS },
         { "secure", 0, 0, SECURE }, { "no-secure", 0, 0, NO_SECURE }, { "sim", 0, 0, SIM },
         { "stop-after-failing-stage", 0, 0, STOP }, { "keep-logs", 0, 0, KEEP },
-        { "dry-run", 0, 0, DRY },
+        { "dry-run", 0, 0, DRY }, { "trace", 0, 0, TRACE },
         { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
     };
     int c;
@@ -1305,6 +1328,7 @@ static void parse_args(int argc, char **argv)
         case STOP: O.stop_stage = true; break;
         case KEEP: O.keep_logs = true; break;
         case DRY: O.dry_run = true; break;
+        case TRACE: O.trace = O.keep_logs = true; break;
         case 'h': usage(stdout); exit(0);
         default:
             fprintf(stderr, "grade: see 'build/grade --help' for the options\n");
@@ -1631,6 +1655,8 @@ int main(int argc, char **argv)
         build_impl();
     if (access(binary, X_OK) != 0)
         die("%s is not an executable: build it first (make raft_test IMPL=...)", binary);
+    if (O.trace && setenv("RAFTLAB_TRACE", "1", 1) != 0)
+        die("out of memory");
     make_test_env();
     load_tests();
     make_logdir();

@@ -78,6 +78,7 @@ struct labrpc_end {
     pthread_cond_t drained; /* unfinished reached 0 */
     bool hold;              /* labrpc_end_hold: requests wait in held_* */
     call *held_first, *held_last;
+    int tag;                /* labrpc_end_tag */
     labrpc_end *next;
 };
 
@@ -113,6 +114,7 @@ struct call {
     call *srv_prev, *srv_next;  /* srv->running */
     call *held_next;            /* end->held_first's list */
     bool released;              /* was held: delivered even if its end is now disabled */
+    uint64_t id;                /* for the observer */
 };
 
 typedef struct reg {
@@ -125,6 +127,9 @@ struct labrpc_net {
     pthread_mutex_t mu;
     unsigned seed;
     bool reliable, long_reordering, long_delays, hostile;
+    labrpc_observer obs;            /* labrpc_net_observe */
+    void *obs_arg;
+    uint64_t next_id;
     /* The armed crash point (labrpc_net_crash_point), or name NULL. */
     struct {
         char *name;
@@ -184,6 +189,32 @@ static char *dup_str(const char *s)
     if (p)
         memcpy(p, s, n);
     return p;
+}
+
+/* Tells the observer, if any (net->mu held). */
+static void observe(labrpc_net *net, labrpc_obs_kind kind, const call *c, size_t bytes, int status)
+{
+    if (!net->obs)
+        return;
+    labrpc_obs ev = { .kind = kind, .id = c->id, .tag = c->end->tag,
+                      .server = c->end->server_name, .method = c->method, .bytes = bytes,
+                      .status = status };
+    net->obs(net->obs_arg, &ev);
+}
+
+void labrpc_net_observe(labrpc_net *net, labrpc_observer fn, void *arg)
+{
+    pthread_mutex_lock(&net->mu);
+    net->obs = fn;
+    net->obs_arg = arg;
+    pthread_mutex_unlock(&net->mu);
+}
+
+/* No lock: a lock is a scheduling point in sim mode, and the end is not
+ * in use yet (labrpc_net_connect, which follows, publishes it). */
+void labrpc_end_tag(labrpc_end *end, int tag)
+{
+    end->tag = tag;
 }
 
 const char *labrpc_strerror(int status)
@@ -343,6 +374,8 @@ static void call_finish(labrpc_net *net, call *c)
     call_unref(net, c);
 }
 
+static void ghost_done(void *arg, int status, const uint8_t *reply, size_t reply_len);
+
 /* Fixes c's outcome unless it already has one; takes ownership of reply
  * either way. Wakes a blocking caller or queues the callback. */
 static void complete(labrpc_net *net, call *c, int status, uint8_t *reply,
@@ -357,6 +390,9 @@ static void complete(labrpc_net *net, call *c, int status, uint8_t *reply,
     c->reply = reply;
     c->reply_len = reply_len;
     end_unlink(c);
+    if (c->done != ghost_done)    /* a replay's reply goes nowhere */
+        observe(net, status == LABRPC_OK ? LABRPC_OBS_REPLY : LABRPC_OBS_FAIL, c,
+                status == LABRPC_OK ? reply_len : 0, status);
     if (!c->done) {
         atomic_store_explicit(&c->done_hint, 1, memory_order_release);
         pthread_cond_signal(&c->cv);
@@ -556,6 +592,7 @@ static void dispatch(labrpc_net *net, call *c)
         complete(net, c, LABRPC_FAIL, NULL, 0);
         return;
     }
+    observe(net, LABRPC_OBS_DELIVER, c, c->args_len, 0);
     labrpc_server *srv = r->srv;
     c->srv = srv;
     c->srv_prev = NULL;
@@ -607,6 +644,7 @@ static void dispatch(labrpc_net *net, call *c)
     } else if (status != LABRPC_OK) {
         complete(net, c, status, reply, reply_len);
     } else if (!net->reliable && rnd(net, 1000) < 100) {
+        observe(net, LABRPC_OBS_DROP_REPLY, c, reply_len, 0);
         complete(net, c, LABRPC_FAIL, reply, reply_len);  /* reply lost */
     } else {
         net->total_bytes += (int64_t)reply_len;
@@ -1038,6 +1076,7 @@ labrpc_end *labrpc_net_make_end(labrpc_net *net, const char *name)
         return NULL;
     e->net = net;
     e->name = dup_str(name);
+    e->tag = -1;
     if (!e->name || pthread_cond_init(&e->drained, NULL) != 0) {
         free(e->name);
         free(e);
@@ -1196,7 +1235,14 @@ static void ghost(labrpc_net *net, const call *c, int ms, bool released)
     g->done = ghost_done;
     g->refs = 1;
     g->released = released;
+    g->id = ++net->next_id;
     link_call(net, g);
+    if (net->obs) {
+        labrpc_obs ev = { .kind = LABRPC_OBS_ECHO, .id = g->id, .of = c->id, .tag = g->end->tag,
+                          .server = g->end->server_name, .method = g->method,
+                          .bytes = g->args_len };
+        net->obs(net->obs_arg, &ev);
+    }
     schedule(net, g, EV_DISPATCH, ms);
 }
 
@@ -1250,7 +1296,9 @@ static int start_call(labrpc_end *end, const char *method, const void *args,
     }
     net->total_count++;
     net->total_bytes += (int64_t)args_len;
+    c->id = ++net->next_id;
     link_call(net, c);
+    observe(net, LABRPC_OBS_CALL, c, args_len, 0);
     schedule_request(net, c);
     *out = c;
     return LABRPC_OK;
@@ -1270,6 +1318,7 @@ static void schedule_request(labrpc_net *net, call *c)
         else
             end->held_first = c;
         end->held_last = c;
+        observe(net, LABRPC_OBS_HELD, c, c->args_len, 0);
         return;
     }
     if (end->enabled && find_reg(net, end->server_name)) {
@@ -1289,6 +1338,8 @@ static void schedule_request(labrpc_net *net, call *c)
             if (!lost && rnd(net, 4) == 0)
                 ghost(net, c, 100 + rnd(net, 2901), false);
         }
+        if (lost)
+            observe(net, LABRPC_OBS_DROP_REQUEST, c, c->args_len, 0);
         schedule(net, c, lost ? EV_FAIL : EV_DISPATCH, ms);
     } else {
         /* No reply will come: fail after a timeout-like delay. */

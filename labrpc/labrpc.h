@@ -171,6 +171,40 @@ int64_t labrpc_net_total_bytes(labrpc_net *net);
 /* labrpc_server_count of the server registered under name, 0 if none. */
 int labrpc_net_server_count(labrpc_net *net, const char *name);
 
+/* ---- observing (the kit's trace) -------------------------------------- */
+
+typedef enum labrpc_obs_kind {
+    LABRPC_OBS_CALL,          /* a call made (bytes: the request's) */
+    LABRPC_OBS_DELIVER,       /* its request reaches the handler */
+    LABRPC_OBS_DROP_REQUEST,  /* unreliable: the request is lost */
+    LABRPC_OBS_DROP_REPLY,    /* unreliable: the handler ran, its reply is lost */
+    LABRPC_OBS_HELD,          /* labrpc_end_hold: the request waits */
+    LABRPC_OBS_ECHO,          /* a copy of call `of` to be delivered again later */
+    LABRPC_OBS_REPLY,         /* the caller gets the reply (bytes: the reply's) */
+    LABRPC_OBS_FAIL,          /* the caller gets any other outcome */
+} labrpc_obs_kind;
+
+typedef struct labrpc_obs {
+    labrpc_obs_kind kind;
+    uint64_t id;              /* the call's, from 1, unique in the network */
+    uint64_t of;              /* LABRPC_OBS_ECHO: the call copied */
+    int tag;                  /* the caller's end's tag (labrpc_end_tag) */
+    const char *server;       /* the server name the end is connected to */
+    const char *method;
+    size_t bytes;
+    int status;               /* LABRPC_OBS_FAIL: the outcome */
+} labrpc_obs;
+
+/* Called for each step of each call, on any thread and with the network's
+ * lock held: it must be quick and must not call labrpc. The strings are
+ * borrowed for the call. One observer a network; NULL removes it. Set it
+ * before the first call. */
+typedef void (*labrpc_observer)(void *arg, const labrpc_obs *ev);
+void labrpc_net_observe(labrpc_net *net, labrpc_observer fn, void *arg);
+/* A number for the observer to know who calls on end (default -1). Call it
+ * before labrpc_net_connect of the end, from the thread that made it. */
+void labrpc_end_tag(labrpc_end *end, int tag);
+
 /* ---- calls ------------------------------------------------------------- */
 
 /* A blocking call of "Service.Method" with args (copied). On LABRPC_OK,

@@ -2,6 +2,9 @@
 # Checks raftlab's dependencies and installs what is missing with apt when it
 # can (as root, or through sudo without a password); otherwise prints the one
 # command that would. Exit 0 only when everything is there.
+#   tools/deps.sh          what building and grading need (make, make grade)
+#   tools/deps.sh --test   that, and what the kit's own suite needs too
+#                          (make test: a browser, for the pictures' checks)
 set -u
 
 missing=()
@@ -17,6 +20,10 @@ command -v valgrind >/dev/null 2>&1 && [ -f /usr/include/valgrind/valgrind.h ] |
 # The grader's sandbox (secure mode), and what reads a submission's objects.
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 command -v objdump >/dev/null 2>&1 && command -v objcopy >/dev/null 2>&1 || missing+=(binutils)
+if [ "${1:-}" = --test ]; then
+  command -v python3 >/dev/null 2>&1 || missing+=(python3)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -226,6 +226,15 @@ check "grader: a build failure gets a report" 120 bash -c '
   grep -q "\"name\": \"build\", .*\"verdict\": \"grader error\", \"message\": \"the build failed: .*error" "$1/nobuild.json" ||
     { echo "no build entry in the JSON report:"; cat "$1/nobuild.json"; exit 1; }' _ "$logdir" "$BUILD"
 
+echo "== pictures: the HTML timeline of failing runs, in headless Chromium (grader/trace)"
+pics="$logdir/pictures"
+check "pictures: failing runs print their picture" 900 env BUILD="$BUILD" grader/trace/tests/check.sh make "$pics"
+check "pictures: one seed, one trace (sim, native and memcheck)" 30 \
+  grader/trace/tests/check.sh same "$pics/sim.html" "$pics/sim-memcheck.html"
+check "pictures: sim mode (lanes, RPCs, the failure, its time)" 180 grader/trace/tests/check.sh page "$pics/sim.html" 3
+check "pictures: real time" 180 grader/trace/tests/check.sh page "$pics/real.html" 3
+check "pictures: stage 4 (client lanes)" 180 grader/trace/tests/check.sh page "$pics/kv.html" 3 1
+
 echo "== handouts: every command they show, the logging snippet, the log command"
 check "handout: every command of the handouts and README is accepted" 120 tools/handout_commands.sh
 check "handout: keep a run's log (debugging.md)" 120 tools/handout_snippets.sh log

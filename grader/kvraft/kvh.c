@@ -11,6 +11,7 @@
 #include "kvraft.h"
 #include "history.h"
 #include "lincheck.h"
+#include "trace.h"
 
 #define ELECTION_TIMEOUT_MS 1000
 #define END_NAME_LEN 20
@@ -31,6 +32,8 @@ struct kvh_clerk {
     kvclerk *ck;
     labrpc_end **ends;   /* [k]: to server order[k] */
     int *order;
+    int serial;          /* the trace's client lane: c<serial> */
+    int ops;             /* the trace's op numbers */
 };
 
 /* One test a process: the harness's state. */
@@ -42,6 +45,7 @@ static struct {
     size_t recorded, bytes;      /* ops and key+value bytes in it */
     double t0;
     _Atomic int ops;
+    _Atomic int clerks;          /* made so far */
 } H = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* ---- the servers ------------------------------------------------------------ */
@@ -130,6 +134,7 @@ kvh_clerk *kvh_clerk_make(cfg *c, const int *to, int nto)
         return NULL;
     }
     k->c = c;
+    k->serial = atomic_fetch_add(&H.clerks, 1);
     for (int i = 0; i < n; i++)
         k->order[i] = i;
     for (int i = n - 1; i > 0; i--) {    /* the clerk must not rely on ids */
@@ -145,6 +150,8 @@ kvh_clerk *kvh_clerk_make(cfg *c, const int *to, int nto)
             name[END_NAME_LEN] = '\0';
             k->ends[i] = labrpc_net_make_end(cfg_net(c), name);
         }
+        if (k->ends[i])
+            labrpc_end_tag(k->ends[i], CFG_TAG_CLIENT + k->serial);
         if (!k->ends[i]) {
             cfg_fail(c, "labrpc_net_make_end failed for a clerk (out of memory?)");
             kvh_clerk_free(k);
@@ -219,11 +226,30 @@ static void record(cfg *c, int client, lincheck_kind kind, const char *key, cons
         cfg_fail(c, "harness: recording the history: %s", lincheck_strerror(r));
 }
 
+/* The trace's view of a clerk's op (its lane, c<serial>). */
+static int trace_invoke(kvh_clerk *k, const char *op, const char *key, const char *value)
+{
+    char qk[40], qv[40];
+    int n = k->ops++;
+    trace_event(TRACE_BULK, "invoke c%d %d %s %s %s", k->serial, n, op,
+                trace_quote(qk, sizeof qk, key, strlen(key)),
+                trace_quote(qv, sizeof qv, value, strlen(value)));
+    return n;
+}
+
+static void trace_return(kvh_clerk *k, int n, const char *out)
+{
+    char q[64];
+    trace_event(TRACE_BULK, "return c%d %d %s", k->serial, n, trace_quote(q, sizeof q, out, strlen(out)));
+}
+
 char *kvh_get(cfg *c, kvh_clerk *k, const char *key, int client)
 {
+    int op = trace_invoke(k, "get", key, "");
     uint64_t call = now_ns();
     char *v = kvclerk_get(k->ck, key);
     uint64_t ret = now_ns();
+    trace_return(k, op, v ? v : "");
     if (!v) {
         cfg_fail(c, "kvclerk_get(\"%s\") returned NULL (out of memory?)", key);
         return NULL;
@@ -235,9 +261,11 @@ char *kvh_get(cfg *c, kvh_clerk *k, const char *key, int client)
 static bool put_append(cfg *c, kvh_clerk *k, const char *key, const char *value, int client,
                        bool append)
 {
+    int op = trace_invoke(k, append ? "append" : "put", key, value);
     uint64_t call = now_ns();
     int r = append ? kvclerk_append(k->ck, key, value) : kvclerk_put(k->ck, key, value);
     uint64_t ret = now_ns();
+    trace_return(k, op, "");
     if (r != 0) {
         cfg_fail(c, "kvclerk_%s(\"%s\") returned %d (out of memory?)", append ? "append" : "put",
                  key, r);

@@ -81,6 +81,9 @@
 /* Terms for which the harness remembers who it saw leading (election
  * safety: cfg_get_state fails the test if two servers claim one term). */
 #define CFG_TRACKED_TERMS (1 << 16)
+/* labrpc_end_tag of the ends: a server's own ends carry its number; a
+ * clerk's (stage 4) CFG_TAG_CLIENT plus its number. */
+#define CFG_TAG_CLIENT 1000
 
 typedef struct cfg cfg;
 

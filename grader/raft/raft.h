@@ -92,4 +92,13 @@ void raft_snapshot(raft *rf, int index, const void *snapshot, size_t len);
  * running). Do not free peers' ends or ps: the grader owns them. */
 void raft_kill(raft *rf);
 
+/* Provided by the grader, for you to call: a line of your own in the
+ * picture of the run (the HTML timeline a failing test writes), on the
+ * lane of server me, at this moment, e.g.
+ *     raft_note(rf->me, "candidate in term %d", term);
+ * At most about 90 characters are kept. Safe from any thread, with or
+ * without your lock held; it never blocks for long and never changes sim
+ * mode's schedule, so adding one does not make a bug hide. */
+void raft_note(int me, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

@@ -390,6 +390,7 @@ static void adopt_term(raft *rf, int term)
      * leader a full timeout before competing with it. */
     if (rf->role == LEADER)
         reset_election_timer(rf);
+    raft_note(rf->me, "term %d seen: follower", term);   /* in the run's picture */
     rf->current_term = term;
     rf->voted_for = -1;
     rf->role = FOLLOWER;
@@ -413,6 +414,7 @@ static void follow_leader(raft *rf)
 static void become_leader(raft *rf)
 {
     rf->role = LEADER;
+    raft_note(rf->me, "leader of term %d", rf->current_term);
     if (rf->tune.on_leader)
         rf->tune.on_leader(rf->tune.on_leader_ctx, rf->me, rf->current_term);
     for (int p = 0; p < rf->npeers; p++) {
@@ -623,6 +625,7 @@ static void start_election(raft *rf)
 {
     rf->current_term++;
     rf->role = CANDIDATE;
+    raft_note(rf->me, "candidate in term %d", rf->current_term);
     rf->voted_for = rf->me;
     rf->votes = 1;
     reset_election_timer(rf);
@@ -1102,6 +1105,7 @@ static int64_t check_quorum(raft *rf, int64_t now, bool woke_late)
     rf->declined_heard = heard;
     if (now - since > rf->tune.election_max_ms) {
         rf->role = FOLLOWER; /* same term: we may not vote again in it */
+        raft_note(rf->me, "steps down: no majority heard from");
         rf->declining = false;
         reset_election_timer(rf);
         return INT64_MAX;
