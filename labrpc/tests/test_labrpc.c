@@ -761,6 +761,79 @@ static void test_hold(void)
     waiter_destroy(&w);
 }
 
+/* The observer sees each step of each call: a plain call, a held one, a
+ * copy of it, and one to a disabled end; ids are unique, tags passed on. */
+typedef struct obs_log {
+    pthread_mutex_t mu;
+    int n;
+    labrpc_obs ev[64];
+} obs_log;
+
+static void obs_record(void *arg, const labrpc_obs *ev)
+{
+    obs_log *l = arg;
+    pthread_mutex_lock(&l->mu);
+    if (l->n < 64) {
+        l->ev[l->n] = *ev;
+        l->ev[l->n].method = l->ev[l->n].server = NULL;   /* borrowed: not kept */
+        l->n++;
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+static int obs_count(obs_log *l, labrpc_obs_kind kind, uint64_t id)
+{
+    pthread_mutex_lock(&l->mu);
+    int k = 0;
+    for (int i = 0; i < l->n; i++)
+        k += l->ev[i].kind == kind && (id == 0 || l->ev[i].id == id);
+    pthread_mutex_unlock(&l->mu);
+    return k;
+}
+
+static void test_observe(void)
+{
+    fixture f;
+    fx_open(&f);
+    static obs_log l = { .mu = PTHREAD_MUTEX_INITIALIZER };
+    l.n = 0;
+    labrpc_end_tag(f.end, 7);   /* no call on it yet */
+    labrpc_net_observe(f.net, obs_record, &l);
+    int64_t sum;
+    CU_ASSERT_EQUAL(call_add(f.end, 1, 2, &sum), LABRPC_OK);   /* id 1 */
+    CU_ASSERT_EQUAL(obs_count(&l, LABRPC_OBS_CALL, 1), 1);
+    CU_ASSERT_EQUAL(obs_count(&l, LABRPC_OBS_DELIVER, 1), 1);
+    CU_ASSERT_EQUAL(obs_count(&l, LABRPC_OBS_REPLY, 1), 1);
+    pthread_mutex_lock(&l.mu);
+    CU_ASSERT_EQUAL(l.ev[0].kind, LABRPC_OBS_CALL);
+    CU_ASSERT_EQUAL(l.ev[0].tag, 7);
+    CU_ASSERT_EQUAL(l.ev[0].bytes, 16);
+    CU_ASSERT_EQUAL(l.ev[2].kind, LABRPC_OBS_REPLY);
+    CU_ASSERT_EQUAL(l.ev[2].bytes, 8);
+    pthread_mutex_unlock(&l.mu);
+
+    waiter w;
+    waiter_init(&w);
+    labrpc_end_hold(f.end, true);
+    CU_ASSERT_EQUAL(go_add(f.end, 5, 0, &w), LABRPC_OK);        /* id 2, held */
+    CU_ASSERT_EQUAL(obs_count(&l, LABRPC_OBS_HELD, 2), 1);
+    labrpc_end_echo(f.end, 1, 10);                              /* id 3, a copy of 2 */
+    usleep(100 * 1000);
+    CU_ASSERT_EQUAL(obs_count(&l, LABRPC_OBS_ECHO, 3), 1);
+    CU_ASSERT_EQUAL(obs_count(&l, LABRPC_OBS_DELIVER, 3), 1);
+    CU_ASSERT_EQUAL(obs_count(&l, LABRPC_OBS_REPLY, 3), 0);     /* a copy's reply goes nowhere */
+    labrpc_end_hold(f.end, false);
+    labrpc_end_release(f.end);
+    waiter_wait(&w, 1);
+    CU_ASSERT_EQUAL(obs_count(&l, LABRPC_OBS_REPLY, 2), 1);
+    labrpc_net_enable(f.net, f.end, false);
+    CU_ASSERT_EQUAL(call_add(f.end, 1, 2, &sum), LABRPC_FAIL);  /* id 4 */
+    CU_ASSERT_EQUAL(obs_count(&l, LABRPC_OBS_FAIL, 4), 1);
+    CU_ASSERT_EQUAL(obs_count(&l, LABRPC_OBS_DELIVER, 4), 0);
+    fx_close(&f);
+    waiter_destroy(&w);
+}
+
 /* An echo delivers the oldest held request again, copies times, gap_ms
  * apart, even on a disabled end; the call itself stays held, and no
  * counter sees the copies. */
@@ -893,6 +966,7 @@ static const suite_test tests[] = {
     { "hostile", test_hostile },
     { "hold", test_hold },
     { "echo", test_echo },
+    { "observe", test_observe },
     { "crash_point", test_crash_point },
     { NULL, NULL },
 };
