@@ -158,12 +158,14 @@ test: $(LABRPC_TEST) $(GRADE) $(LINCHECK) $(LINCHECK_TEST)
 	@BUILD=$(BUILD) tools/test.sh $(TEST_MODE)
 
 # The student tarball: the kit from git (committed files only) without
-# solution/ and the grader's self-test, which needs solution/.
+# solution/ and the kit's tests that need it (the grader's self-test, the
+# pictures' checks).
 HANDOUT := $(TOP)/raftlab-handout.tar.gz
 handout:
 	@mkdir -p $(TOP)
 	git archive --format=tar.gz --prefix=raftlab/ -o $(HANDOUT) HEAD -- . \
-	  ':(exclude)solution' ':(exclude)grader/selftest' ':(exclude).ci'
+	  ':(exclude)solution' ':(exclude)grader/selftest' ':(exclude)grader/trace/tests' \
+	  ':(exclude).ci'
 	@echo "wrote $(HANDOUT)"
 
 bench: $(LABRPC_BENCH) $(LINCHECK_BENCH)

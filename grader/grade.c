@@ -930,12 +930,15 @@ static bool save_history(const char *log, char *path, size_t size)
 }
 
 /* The picture of a run: its trace block (if it printed one) in the
- * viewer, as <log>.html, whose path goes into *path. */
+ * viewer, as TestX.1.html beside TestX.1.log, whose path goes into *path. */
 static bool save_picture(const char *log, char *path, size_t size)
 {
     char tmpl[PATH_MAX + 64], err[512];
     snprintf(tmpl, sizeof tmpl, "%s%sgrader/trace/viewer.html", kit, kit[0] ? "/" : "");
-    snprintf(path, size, "%s.html", log);
+    size_t n = strlen(log);   /* TestX.1.log: TestX.1.html */
+    if (n > 4 && strcmp(log + n - 4, ".log") == 0)
+        n -= 4;
+    snprintf(path, size, "%.*s.html", (int)n, log);
     int rc = html_write(log, tmpl, path, err, sizeof err);
     if (rc < 0)
         fprintf(stderr, "grade: no picture of %s: %s\n", log, err);
@@ -1257,7 +1260,7 @@ static void usage(FILE *f)
 "                    names the last such folder)\n"
 "  --keep-logs       keep every run's output, passing ones too (make grade\n"
 "                    does when RAFT_VERBOSE is set)\n"
-"  --trace           a picture (<log>.html) of every run, passing ones too\n"
+"  --trace           a picture (TestX.N.html) of every run, passing ones too\n"
 "                    (TRACE=1); failing runs always get one\n"
 "  --dry-run         check the options and print the tests they select; build\n"
 "                    and run nothing (make grade DRY=1)\n"

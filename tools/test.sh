@@ -234,6 +234,8 @@ check "pictures: one seed, one trace (sim, native and memcheck)" 30 \
 check "pictures: sim mode (lanes, RPCs, the failure, its time)" 180 grader/trace/tests/check.sh page "$pics/sim.html" 3
 check "pictures: real time" 180 grader/trace/tests/check.sh page "$pics/real.html" 3
 check "pictures: stage 4 (client lanes)" 180 grader/trace/tests/check.sh page "$pics/kv.html" 3 1
+check "pictures: not linearizable (the order found, the ops that cannot come next)" 180 \
+  grader/trace/tests/check.sh page "$pics/lin.html" 7 15 lin
 
 echo "== handouts: every command they show, the logging snippet, the log command"
 check "handout: every command of the handouts and README is accepted" 120 tools/handout_commands.sh

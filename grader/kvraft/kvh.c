@@ -33,7 +33,6 @@ struct kvh_clerk {
     labrpc_end **ends;   /* [k]: to server order[k] */
     int *order;
     int serial;          /* the trace's client lane: c<serial> */
-    int ops;             /* the trace's op numbers */
 };
 
 /* One test a process: the harness's state. */
@@ -43,9 +42,12 @@ static struct {
     pthread_mutex_t mu;          /* the history */
     lincheck_history *history;
     size_t recorded, bytes;      /* ops and key+value bytes in it */
+    struct { int serial, n; } *lane;   /* [op]: its clerk and number in the trace */
+    size_t lane_cap;
     double t0;
     _Atomic int ops;
     _Atomic int clerks;          /* made so far */
+    _Atomic int trace_ops;       /* the trace's op numbers */
 } H = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* ---- the servers ------------------------------------------------------------ */
@@ -97,6 +99,8 @@ static void free_history(void)
 {
     lincheck_history_free(H.history);
     H.history = NULL;
+    free(H.lane);
+    H.lane = NULL;
 }
 
 cfg *kvh_make_cluster(void *arg)
@@ -122,6 +126,11 @@ cfg *kvh_make_cluster(void *arg)
 
 kvh_clerk *kvh_clerk_make(cfg *c, const int *to, int nto)
 {
+    return kvh_clerk_make_as(c, to, nto, -1);
+}
+
+kvh_clerk *kvh_clerk_make_as(cfg *c, const int *to, int nto, int lane)
+{
     int n = cfg_n(c);
     kvh_clerk *k = calloc(1, sizeof *k);
     if (k) {
@@ -134,7 +143,7 @@ kvh_clerk *kvh_clerk_make(cfg *c, const int *to, int nto)
         return NULL;
     }
     k->c = c;
-    k->serial = atomic_fetch_add(&H.clerks, 1);
+    k->serial = lane >= 0 ? lane : atomic_fetch_add(&H.clerks, 1);
     for (int i = 0; i < n; i++)
         k->order[i] = i;
     for (int i = n - 1; i > 0; i--) {    /* the clerk must not rely on ids */
@@ -202,8 +211,8 @@ static uint64_t now_ns(void)
     return t <= 0 ? 0 : (uint64_t)(t * 1e9);
 }
 
-static void record(cfg *c, int client, lincheck_kind kind, const char *key, const char *value,
-                   uint64_t call, uint64_t ret)
+static void record(cfg *c, const kvh_clerk *k, int op, int client, lincheck_kind kind,
+                   const char *key, const char *value, uint64_t call, uint64_t ret)
 {
     atomic_fetch_add(&H.ops, 1);
     if (client < 0)
@@ -211,10 +220,24 @@ static void record(cfg *c, int client, lincheck_kind kind, const char *key, cons
     pthread_mutex_lock(&H.mu);
     bool full = H.recorded >= KVH_MAX_OPS;
     int r = 0;
-    if (!full) {
+    if (!full && H.recorded == H.lane_cap) {
+        size_t cap = H.lane_cap ? 2 * H.lane_cap : 1024;
+        void *grown = realloc(H.lane, cap * sizeof *H.lane);
+        if (grown) {
+            H.lane = grown;
+            H.lane_cap = cap;
+        } else {
+            r = LINCHECK_ENOMEM;
+        }
+    }
+    if (!full && r == 0) {
         r = lincheck_add_str(H.history, (uint32_t)client, kind, key, value, call, ret);
-        H.recorded += r == 0;
-        H.bytes += r == 0 ? strlen(key) + strlen(value) : 0;
+        if (r == 0) {
+            H.lane[H.recorded].serial = k->serial;
+            H.lane[H.recorded].n = op;
+            H.recorded++;
+            H.bytes += strlen(key) + strlen(value);
+        }
     }
     pthread_mutex_unlock(&H.mu);
     if (full)
@@ -230,7 +253,7 @@ static void record(cfg *c, int client, lincheck_kind kind, const char *key, cons
 static int trace_invoke(kvh_clerk *k, const char *op, const char *key, const char *value)
 {
     char qk[40], qv[40];
-    int n = k->ops++;
+    int n = atomic_fetch_add(&H.trace_ops, 1);   /* unique in the test: lanes are reused */
     trace_event(TRACE_BULK, "invoke c%d %d %s %s %s", k->serial, n, op,
                 trace_quote(qk, sizeof qk, key, strlen(key)),
                 trace_quote(qv, sizeof qv, value, strlen(value)));
@@ -254,7 +277,7 @@ char *kvh_get(cfg *c, kvh_clerk *k, const char *key, int client)
         cfg_fail(c, "kvclerk_get(\"%s\") returned NULL (out of memory?)", key);
         return NULL;
     }
-    record(c, client, LINCHECK_GET, key, v, call, ret);
+    record(c, k, op, client, LINCHECK_GET, key, v, call, ret);
     return v;
 }
 
@@ -271,7 +294,7 @@ static bool put_append(cfg *c, kvh_clerk *k, const char *key, const char *value,
                  key, r);
         return false;
     }
-    record(c, client, append ? LINCHECK_APPEND : LINCHECK_PUT, key, value, call, ret);
+    record(c, k, op, client, append ? LINCHECK_APPEND : LINCHECK_PUT, key, value, call, ret);
     return true;
 }
 
@@ -334,6 +357,35 @@ void kvh_check_appends(cfg *c, int client, const char *v, int count)
 
 /* ---- the history ----------------------------------------------------------------- */
 
+/* The picture of a violation: the bad key's longest linearizable order (each
+ * op with the value after it) and the ops that could not come next, as
+ * trace events naming each op by its clerk's lane and number. */
+static void trace_violation(const lincheck_result *res)
+{
+    static const char *const why[] = { "its output is not the value",
+                                       "the value after it would not begin a later Get's output",
+                                       "legal here, but no order after it works" };
+    char q[TRACE_LINE];
+    const lincheck_key_result *kr = &res->keys[res->bad_key];
+    trace_event(TRACE_HARNESS, "linkey %s", trace_quote(q, 64, kr->key, kr->key_len));
+    /* the order's end is where it fails; each value costs its length */
+    for (size_t i = res->npartial > 1000 ? res->npartial - 1000 : 0; i < res->npartial; i++) {
+        size_t op = res->partial[i], len = 0;
+        char *v = lincheck_partial_value(H.history, res, i, &len);
+        if (op < H.recorded)
+            trace_event(TRACE_HARNESS, "lin c%d %d %zu %s", H.lane[op].serial, H.lane[op].n, i,
+                        v ? trace_quote(q, 72, v, len) : "\"?\"");
+        free(v);
+    }
+    for (size_t i = 0; i < res->nblocked; i++) {
+        size_t op = res->blocked[i].op;
+        unsigned w = (unsigned)res->blocked[i].why;
+        if (op < H.recorded)
+            trace_event(TRACE_HARNESS, "unlin c%d %d \"%s\"", H.lane[op].serial, H.lane[op].n,
+                        w < 3 ? why[w] : "?");
+    }
+}
+
 void kvh_check_history(cfg *c)
 {
     lincheck_result res;
@@ -358,6 +410,7 @@ void kvh_check_history(cfg *c)
         fflush(stdout);
     }
     if (res.verdict == LINCHECK_ILLEGAL) {
+        trace_violation(&res);
         char *why = lincheck_explain_str(H.history, &res);
         cfg_fail(c, "history is not linearizable: %s", why ? why : "(out of memory)");
         free(why);
@@ -385,7 +438,7 @@ static void *client_thread(void *arg)
 {
     client *cl = arg;
     cfg *c = cl->c;
-    kvh_clerk *k = kvh_clerk_make(c, NULL, 0);
+    kvh_clerk *k = kvh_clerk_make_as(c, NULL, 0, cl->me);   /* its lane: its number */
     if (!k)
         return NULL;
     char own[16], *last = strdup("");
@@ -496,7 +549,7 @@ void kvh_generic(cfg *c, const kvh_generic_spec *spec)
         cfg_fail(c, "harness: %d clients, at most %d", spec->clients, MAX_CLIENTS);
         return;
     }
-    kvh_clerk *ck = kvh_clerk_make(c, NULL, 0);
+    kvh_clerk *ck = kvh_clerk_make_as(c, NULL, 0, spec->clients);   /* as in the history */
     if (!ck)
         return;
     int n = cfg_n(c);

@@ -36,6 +36,10 @@ typedef struct kvh_clerk kvh_clerk;
 /* A clerk connected to servers to[0..nto-1] (to NULL: all). NULL with a
  * failure recorded if it could not be made. */
 kvh_clerk *kvh_clerk_make(cfg *c, const int *to, int nto);
+/* The same, drawn in the run's picture on lane c<lane> (the number the
+ * history gives its ops); kvh_clerk_make numbers clerks in order made.
+ * A test uses one or the other. */
+kvh_clerk *kvh_clerk_make_as(cfg *c, const int *to, int nto, int lane);
 void kvh_clerk_connect(cfg *c, kvh_clerk *ck, const int *to, int nto);
 void kvh_clerk_free(kvh_clerk *ck);
 

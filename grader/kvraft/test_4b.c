@@ -24,7 +24,7 @@ enum { ONE_KEY_CLIENTS = 5, ONE_KEY_UPTO = 10 };
 static void *one_key_thread(void *arg)
 {
     one_key_client *k = arg;
-    kvh_clerk *ck = kvh_clerk_make(k->c, NULL, 0);
+    kvh_clerk *ck = kvh_clerk_make_as(k->c, NULL, 0, k->me);
     if (!ck)
         return NULL;
     for (int n = 0; n < ONE_KEY_UPTO && !cfg_failed(k->c); n++) {
@@ -39,7 +39,7 @@ static void *one_key_thread(void *arg)
 
 static void unreliable_one_key(cfg *c)
 {
-    kvh_clerk *ck = kvh_clerk_make(c, NULL, 0);
+    kvh_clerk *ck = kvh_clerk_make_as(c, NULL, 0, ONE_KEY_CLIENTS);
     if (!ck)
         return;
     cfg_begin(c, "Test: concurrent append to same key, unreliable (4B)");

@@ -1567,7 +1567,7 @@ void cfg_cleanup(cfg *c)
 {
     if (!c)
         return;
-    /* the run's picture: the grader turns the block into <log>.html */
+    /* the run's picture: the grader turns the block into TestX.N.html */
     const char *tr = getenv("RAFTLAB_TRACE");
     pthread_mutex_lock(&c->mu);
     bool failed = c->failed;
