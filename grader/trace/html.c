@@ -9,40 +9,6 @@
 
 #define TOKEN "\"__RAFTLAB_TRACE__\""
 
-static char *slurp(const char *path, size_t max, size_t *len)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 == cap) {
-            if (cap > max) {
-                break;
-            }
-            char *grown = realloc(buf, cap * 2);
-            if (!grown) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = grown;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - 1 - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    if (buf) {
-        buf[n] = '\0';
-        *len = n;
-    }
-    return buf;
-}
-
 /* Writes the bytes of s as the inside of a JS double-quoted string. */
 static int put_js(FILE *f, const char *s, size_t n)
 {
@@ -94,53 +60,51 @@ static bool find_block(FILE *in, FILE *out_tmp, size_t *bytes, bool *cut)
 
 int html_write(const char *log, const char *tmpl, const char *out, char *err, size_t errlen)
 {
-    size_t tlen = 0;
-    char *t = slurp(tmpl, 4 << 20, &tlen);
-    if (!t) {
-        snprintf(err, errlen, "cannot read the viewer %s: %s", tmpl, strerror(errno));
-        return -1;
-    }
-    char *at = strstr(t, TOKEN);
-    if (!at) {
-        free(t);
-        snprintf(err, errlen, "the viewer %s has no %s", tmpl, TOKEN);
-        return -1;
-    }
     FILE *in = fopen(log, "r");
     FILE *block = in ? tmpfile() : NULL;
     if (!in || !block) {
         snprintf(err, errlen, "cannot read %s: %s", log, strerror(errno));
         if (in)
             fclose(in);
-        free(t);
         return -1;
     }
     size_t bytes;
     bool cut;
     bool found = find_block(in, block, &bytes, &cut);
     fclose(in);
-    if (!found) {
-        fclose(block);
-        free(t);
-        return 1;
-    }
-    char *data = malloc(bytes + 1);
+    char *data = found ? malloc(bytes + 1) : NULL;
     rewind(block);
-    if (!data || fread(data, 1, bytes, block) != bytes) {
+    bool read_ok = data && fread(data, 1, bytes, block) == bytes;
+    fclose(block);
+    if (!found)
+        return 1;
+    if (!read_ok) {
         snprintf(err, errlen, "out of memory or read error copying the trace of %s", log);
         free(data);
-        fclose(block);
-        free(t);
         return -1;
     }
-    fclose(block);
 
+    FILE *t = fopen(tmpl, "r");
+    if (!t) {
+        snprintf(err, errlen, "cannot read the viewer %s: %s", tmpl, strerror(errno));
+        free(data);
+        return -1;
+    }
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", out);
     FILE *f = fopen(tmp, "w");
     int rc = f ? 0 : -1;
-    if (f) {
-        fwrite(t, 1, (size_t)(at - t), f);
+    bool inlined = false;
+    char *line = NULL;
+    size_t cap = 0;
+    /* the template line by line, the token's line with the block inlined */
+    while (f && getline(&line, &cap, t) > 0) {
+        char *at = inlined ? NULL : strstr(line, TOKEN);
+        if (!at) {
+            fputs(line, f);
+            continue;
+        }
+        fwrite(line, 1, (size_t)(at - line), f);
         fputc('"', f);
         if (put_js(f, data, bytes) != 0)
             rc = -1;
@@ -148,8 +112,17 @@ int html_write(const char *log, const char *tmpl, const char *out, char *err, si
             put_js(f, "meta cut \"1\"\n", 13);
         fputc('"', f);
         fputs(at + strlen(TOKEN), f);
-        if (fclose(f) != 0)
-            rc = -1;
+        inlined = true;
+    }
+    free(line);
+    fclose(t);
+    free(data);
+    if (f && fclose(f) != 0)
+        rc = -1;
+    if (rc == 0 && !inlined) {
+        snprintf(err, errlen, "the viewer %s has no %s", tmpl, TOKEN);
+        unlink(tmp);
+        return -1;
     }
     if (rc == 0 && rename(tmp, out) != 0)
         rc = -1;
@@ -157,7 +130,5 @@ int html_write(const char *log, const char *tmpl, const char *out, char *err, si
         snprintf(err, errlen, "cannot write %s: %s", out, strerror(errno));
         unlink(tmp);
     }
-    free(data);
-    free(t);
     return rc;
 }
