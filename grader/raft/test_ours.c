@@ -948,6 +948,62 @@ static void vote_after_crash_held(cfg *c)
 
 /* ---- 3C and 3D: crash points --------------------------------------------- */
 
+/* Figure 2: currentTerm is on stable storage before a server answers. So a
+ * server that said it was in term `before` (cfg_get_state), then answered
+ * a request and crashed at that moment, comes back in `before` or later. v
+ * has just been restarted from the crash point, and nothing has reached it. */
+static void check_term_kept(cfg *c, int v, int before)
+{
+    int after;
+    if (cfg_get_state(c, v, &after, NULL) && after < before)
+        cfg_fail(c, "server %d said it was in term %d, answered a request and crashed right "
+                 "then, and came back in term %d: currentTerm must be on stable storage before "
+                 "a server answers (Figure 2), also when it learns the term from a heartbeat",
+                 v, before, after);
+}
+
+/* A follower learns a new term from heartbeats alone (it missed the
+ * election, nothing was appended since, and its own requests cannot get
+ * out), answers one, and crashes right then: it must come back in that
+ * term. */
+static void term_from_heartbeat(cfg *c)
+{
+    int servers = cfg_n(c);
+    int leader = cfg_check_one_leader(c);
+    CHECK(c);
+    int v = (leader + 1 + cfg_rand(c) % (servers - 1)) % servers;
+    cfg_disconnect(c, v);
+    cfg_disconnect(c, leader);
+    int leader2 = cfg_check_one_leader(c);      /* a new term among the rest */
+    CHECK(c);
+    int t2;
+    cfg_get_state(c, leader2, &t2, NULL);
+    /* only the new leader's requests reach v: v cannot learn the term
+     * from the replies to requests of its own */
+    cfg_link_one_way(c, leader2, v, true);
+    int t = -1;
+    for (int step = 0; step < 200 * cfg_time_factor() && t < t2; step++) {
+        cfg_get_state(c, v, &t, NULL);
+        CHECK(c);
+        cfg_sleep_ms(5);
+    }
+    if (t >= t2) {
+        cfg_arm_crash_point(c, v, 1);
+        CHECK(c);
+        for (int step = 0; step < 1000 * cfg_time_factor() && !cfg_crash_point_fired(c); step++)
+            cfg_sleep_ms(1);
+        bool fired = cfg_crash_point_fired(c);
+        cfg_crash_at_point(c, v);
+        cfg_start1(c, v);
+        CHECK(c);
+        if (fired)
+            check_term_kept(c, v, t);
+        CHECK(c);
+    }
+    cfg_connect(c, v);
+    cfg_connect(c, leader);
+}
+
 /* Rounds of: arm a crash point on a random server (right after its next 1-4
  * answers; every third round after cutting off the leader, so that the
  * answers are votes), keep the cluster busy and watched until it fires,
@@ -957,6 +1013,8 @@ static void crash_points(cfg *c, const char *description)
     int servers = cfg_n(c);
     cfg_begin(c, description);
     cfg_one_int(c, cfg_rand63(c), servers, true);
+    CHECK(c);
+    term_from_heartbeat(c);
     CHECK(c);
     for (int iter = 0; iter < ROUNDS(24, 5); iter++) {
         int cut = -1;
@@ -969,6 +1027,8 @@ static void crash_points(cfg *c, const char *description)
         do
             v = cfg_rand(c) % servers;
         while (v == cut);
+        int before = -1;
+        cfg_get_state(c, v, &before, NULL);
         cfg_arm_crash_point(c, v, 1 + cfg_rand(c) % 4);
         CHECK(c);
         for (int step = 0; step < 100 && !cfg_crash_point_fired(c); step++) {
@@ -979,11 +1039,15 @@ static void crash_points(cfg *c, const char *description)
             CHECK(c);
             cfg_sleep_ms(5 + cfg_rand(c) % 20);
         }
+        bool fired = cfg_crash_point_fired(c);
         cfg_crash_at_point(c, v);
         cfg_sleep_ms(cfg_rand(c) % 200);
         observe(c);
         CHECK(c);
         cfg_start1(c, v);
+        CHECK(c);
+        if (fired)
+            check_term_kept(c, v, before);
         CHECK(c);
         cfg_connect(c, v);
         if (cut >= 0)

@@ -16,7 +16,7 @@
 #   escape   built by the Makefile (no symbol policy: the sandbox alone is
 #            tested), graded with --binary: both tests pass, nothing of the
 #            kit changes, no process of the test outlives the grader
-#   kvbug    the reference (raft/ and kvraft/) with one classic bug of the
+#   kvbug    the reference (raft/ and kvraft/) with one classic bug (or bad output) of the
 #            key/value stage, made by the folder's sed scripts (NAME.c.sed
 #            edits kvraft/NAME.c); then as grade
 #   correct  a correct Raft of another design: every test of 3A-3D and
@@ -55,6 +55,8 @@ CASES=(
   "escape|escape|--run InitialElection3A,BasicAgree3B|passed|passed|"
   "kvbug|kv_no_dedup|--run UnreliableOneKey4B,Basic4A|failed|passed|executed twice"
   "kvbug|kv_lost_put|--run PersistPartitionUnreliableLinearizable4B,Basic4A|failed|passed|not linearizable"
+  "kvbug|rsm_bad_result|--run Basic4A,InitialElection3A|failed|passed|not the 8 bytes do_op gave"
+  "kvbug|rsm_bad_snapshot|--run Snapshot4A,Basic4A|failed|passed|restore got"
   "correct|plain_raft||||"
   "correct|second_raft||||"
   "grader|grader_checks||||"

@@ -16,7 +16,7 @@
 #include <stddef.h>
 
 /* Largest block copied; beyond it the picture says the trace was cut. */
-#define HTML_MAX_TRACE_BYTES ((size_t)32 << 20)
+#define HTML_MAX_TRACE_BYTES ((size_t)16 << 20)
 
 /* Writes out (through a temporary file and a rename: never half-written)
  * from the template at tmpl and the block in log. Returns 0; 1 if log holds
