@@ -84,11 +84,16 @@ static int wait_leader(cfg *c, const int *ids, int k, int min_term, int *term)
     return -1;
 }
 
-/* A test of n rounds of one constructed scenario, then one agreement of
+/* A test of one scenario first (unless NULL), n rounds of another, then one agreement of
  * every server. */
-static void rounds(cfg *c, const char *description, int n, void (*round)(cfg *c))
+static void rounds(cfg *c, const char *description, void (*first)(cfg *c), int n,
+                   void (*round)(cfg *c))
 {
     cfg_begin(c, description);
+    if (first) {
+        first(c);
+        CHECK(c);
+    }
     for (int k = 0; k < n; k++) {
         round(c);
         CHECK(c);
@@ -792,16 +797,48 @@ static void step_down_round(cfg *c)
         cfg_connect(c, i);
 }
 
+/* A leader l cut off; the others elect a new one in a newer term. Then only
+ * l's own requests get through: its followers answer them with the newer
+ * term, which alone must make l a follower (Figure 2: a term in a response
+ * too). A leader that looks only at requests' terms leads its old term for
+ * as long as nobody asks it for a vote. */
+static void deposed_by_answers(cfg *c)
+{
+    int n = cfg_n(c);
+    int l = cfg_check_one_leader(c);
+    CHECK(c);
+    cfg_disconnect(c, l);
+    int l2 = cfg_check_one_leader(c);
+    CHECK(c);
+    int t2;
+    cfg_get_state(c, l2, &t2, NULL);
+    for (int i = 0; i < n; i++)
+        if (i != l)
+            cfg_link_one_way(c, l, i, true);
+    int t = -1;
+    bool leads = true;
+    for (int step = 0; step < 100 * cfg_time_factor() && leads; step++) {
+        cfg_sleep_ms(10);
+        cfg_get_state(c, l, &t, &leads);
+        CHECK(c);
+    }
+    if (leads)
+        cfg_fail(c, "server %d still leads term %d 1 s after its requests were answered with "
+                 "term %d: a newer term in a reply must make a leader a follower (Figure 2: "
+                 "\"If RPC request or response contains term T > currentTerm\")", l, t, t2);
+    cfg_connect(c, l);
+}
+
 static void step_down(cfg *c)
 {
     rounds(c, "Test (3A): a leader steps down when it hears of a newer term (raftlab)",
-           ROUNDS(4, 2), step_down_round);
+           deposed_by_answers, ROUNDS(4, 2), step_down_round);
 }
 
 static void late_vote(cfg *c)
 {
     rounds(c, "Test (3B): a vote request that arrives after the voter's log moved on (raftlab)",
-           ROUNDS(4, 2), late_vote_round);
+           NULL, ROUNDS(4, 2), late_vote_round);
 }
 
 /* ---- 3C: a vote survives a crash (constructed) --------------------------- */
