@@ -46,7 +46,7 @@ sim_selftest: $(SIM_SELFTEST)
 # Figure 16 of the paper (sim/figure16): the reference solution's Raft,
 # the harness's cluster, in virtual time.
 FIGURE16 := $(BUILD)/figure16_trials
-FIGURE16_OBJ := $(BUILD)/sim/figure16/figure16.o $(BUILD)/grader/raft/cfg.o \
+FIGURE16_OBJ := $(BUILD)/sim/figure16/figure16.o $(BUILD)/grader/raft/cfg.o $(BUILD)/grader/trace/trace.o \
   $(patsubst %.c,$(BUILD)/impl/%.o,$(wildcard solution/raft/*.c)) $(BUILD)/liblabrpc.a $(SIM_OBJ)
 $(BUILD)/sim/figure16/figure16.o: CPPFLAGS += -Isolution/raft
 $(FIGURE16): $(FIGURE16_OBJ)
