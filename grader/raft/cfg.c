@@ -1268,7 +1268,7 @@ void cfg_disarm_crash_point(cfg *c)
     labrpc_net_crash_point(c->net, NULL, 0, NULL, 0, NULL, NULL);
 }
 
-void cfg_crash_at_point(cfg *c, int i)
+bool cfg_crash_at_point(cfg *c, int i)
 {
     cfg_disarm_crash_point(c);
     persister *frozen = NULL;
@@ -1278,6 +1278,7 @@ void cfg_crash_at_point(cfg *c, int i)
         c->cp.fired = false;
     }
     crash(c, i, frozen);
+    return frozen != NULL;
 }
 
 bool cfg_start1(cfg *c, int i)

@@ -221,14 +221,15 @@ void cfg_set_staggered_snapshots(cfg *c, bool yes);
  * happened. cfg_crash_at_point disarms and crashes server i: if the point
  * fired, its next start sees exactly what it had persisted when its answer
  * left (so a vote or an acknowledgement not yet saved is lost, as on a real
- * crash); otherwise it is cfg_crash1. One crash point at a time; all three
- * belong to the test's own thread, and server i must not be crashed
+ * crash), and it returns true; otherwise it is cfg_crash1 and returns
+ * false. One crash point at a time; all three belong to the test's own
+ * thread, and server i must not be crashed
  * otherwise while armed. Between arming and cfg_crash_at_point, do not
  * cfg_connect any server: that would enable the frozen server's ends again. */
 bool cfg_arm_crash_point(cfg *c, int i, int after);
 bool cfg_crash_point_fired(cfg *c);
 void cfg_disarm_crash_point(cfg *c);
-void cfg_crash_at_point(cfg *c, int i);
+bool cfg_crash_at_point(cfg *c, int i);
 void cfg_set_long_reordering(cfg *c, bool yes);
 /* Further delays on requests and replies (labrpc_net_delay); false if a
  * range is not sensible. */

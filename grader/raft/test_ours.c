@@ -1033,8 +1033,7 @@ static void term_from_heartbeat(cfg *c)
         CHECK(c);
         for (int step = 0; step < 1000 * cfg_time_factor() && !cfg_crash_point_fired(c); step++)
             cfg_sleep_ms(1);
-        bool fired = cfg_crash_point_fired(c);
-        cfg_crash_at_point(c, v);
+        bool fired = cfg_crash_at_point(c, v);
         cfg_start1(c, v);
         CHECK(c);
         if (fired)
@@ -1083,8 +1082,7 @@ static void crash_points(cfg *c, const char *description, bool heartbeat_round)
             CHECK(c);
             cfg_sleep_ms(5 + cfg_rand(c) % 20);
         }
-        bool fired = cfg_crash_point_fired(c);
-        cfg_crash_at_point(c, v);
+        bool fired = cfg_crash_at_point(c, v);
         cfg_sleep_ms(cfg_rand(c) % 200);
         observe(c);
         CHECK(c);
