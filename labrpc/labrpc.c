@@ -77,6 +77,7 @@ struct labrpc_end {
     call *pending;          /* calls not yet completed */
     pthread_cond_t drained; /* unfinished reached 0 */
     bool hold;              /* labrpc_end_hold: requests wait in held_* */
+    bool lose_replies;      /* labrpc_end_lose_replies */
     call *held_first, *held_last;
     int tag;                /* labrpc_end_tag */
     labrpc_end *next;
@@ -643,7 +644,7 @@ static void dispatch(labrpc_net *net, call *c)
         complete(net, c, LABRPC_FAIL, reply, reply_len);  /* late: dropped */
     } else if (status != LABRPC_OK) {
         complete(net, c, status, reply, reply_len);
-    } else if (!net->reliable && rnd(net, 1000) < 100) {
+    } else if ((c->end && c->end->lose_replies) || (!net->reliable && rnd(net, 1000) < 100)) {
         observe(net, LABRPC_OBS_DROP_REPLY, c, reply_len, 0);
         complete(net, c, LABRPC_FAIL, reply, reply_len);  /* reply lost */
     } else {
@@ -1135,6 +1136,14 @@ void labrpc_end_hold(labrpc_end *end, bool hold)
     labrpc_net *net = end->net;
     pthread_mutex_lock(&net->mu);
     end->hold = hold;
+    pthread_mutex_unlock(&net->mu);
+}
+
+void labrpc_end_lose_replies(labrpc_end *end, bool lose)
+{
+    labrpc_net *net = end->net;
+    pthread_mutex_lock(&net->mu);
+    end->lose_replies = lose;
     pthread_mutex_unlock(&net->mu);
 }
 

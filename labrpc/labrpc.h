@@ -156,6 +156,10 @@ void labrpc_net_enable(labrpc_net *net, labrpc_end *end, bool enabled);
  * labrpc_end_cancel and labrpc_net_cleanup end it. */
 void labrpc_end_hold(labrpc_end *end, bool hold);
 void labrpc_end_release(labrpc_end *end);
+/* While lose is true, every request sent on end is handled as usual but
+ * its reply is lost on the way back (the call fails): a server that
+ * acts on what it hears while the sender learns nothing of it. */
+void labrpc_end_lose_replies(labrpc_end *end, bool lose);
 /* How many requests of end are held now. */
 int labrpc_end_held(labrpc_end *end);
 /* The oldest request held on end (if any) is delivered again copies times,

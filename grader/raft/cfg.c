@@ -985,6 +985,31 @@ bool cfg_get_state(cfg *c, int i, int *term, bool *is_leader)
     return rf != NULL;
 }
 
+int cfg_snapshot_at(cfg *c, int i, int index)
+{
+    pthread_mutex_lock(&c->mu);
+    if (index < 0 || index > c->last_applied[i])
+        index = c->last_applied[i];
+    size_t len = 0;
+    uint8_t *snap = index > 0 ? make_snap(c, i, index, &len) : NULL;
+    pthread_mutex_unlock(&c->mu);
+    if (!snap) {
+        if (index > 0)
+            cfg_fail(c, "harness out of memory (a snapshot of server %d)", i);
+        return 0;
+    }
+    raft *rf = acquire(c, i, false);
+    if (rf) {
+        trace_event(TRACE_BULK, "snapshot s%d %d", i, index);
+        int k = call_begin(c, false, "raft_snapshot(server %d)", i);
+        raft_snapshot(rf, index, snap, len);
+        call_end(c, k);
+        release(c, i);
+    }
+    free(snap);
+    return rf ? index : 0;
+}
+
 /* ---- cluster ------------------------------------------------------------- */
 
 int cfg_n(const cfg *c) { return c->n; }
@@ -1108,6 +1133,13 @@ void cfg_echo(cfg *c, int from, int to, int copies, int gap_ms)
 {
     if (c->has_ends[from])
         labrpc_end_echo(c->ends[from * c->n + to], copies, gap_ms);
+}
+
+void cfg_lose_replies(cfg *c, int from, int to, bool lose)
+{
+    trace_event(TRACE_HARNESS, "replies s%d s%d %s", from, to, lose ? "lost" : "back");
+    if (c->has_ends[from])
+        labrpc_end_lose_replies(c->ends[from * c->n + to], lose);
 }
 
 int cfg_held(cfg *c, int from, int to)

@@ -199,9 +199,16 @@ void cfg_link_one_way(cfg *c, int from, int to, bool up);
 void cfg_hold(cfg *c, int from, int to, bool hold);
 void cfg_release(cfg *c, int from, int to);
 int cfg_held(cfg *c, int from, int to);   /* requests held now */
+/* While lose is true, requests from -> to are handled but their replies
+ * are lost (labrpc_end_lose_replies): to acts on them, from never learns. */
+void cfg_lose_replies(cfg *c, int from, int to, bool lose);
 /* The oldest request held from -> to delivered again, copies times, one
  * every gap_ms (labrpc_end_echo). */
 void cfg_echo(cfg *c, int from, int to, int copies, int gap_ms);
+/* Server i's service snapshots now, at index (its last applied index if
+ * index is -1 or beyond it), as a service may at any time: the index, or 0
+ * if i is not running or has applied nothing. The test's own thread. */
+int cfg_snapshot_at(cfg *c, int i, int index);
 /* Is an instance of server i running (6.5840's cfg.rafts[i] != nil)? */
 bool cfg_alive(cfg *c, int i);
 void cfg_set_unreliable(cfg *c, bool unreliable);

@@ -717,6 +717,24 @@ static void test_hostile(void)
     waiter_destroy(&w);
 }
 
+/* With lost replies the server handles every request, and the caller
+ * sees each call fail; afterwards replies come back again. */
+static void test_lose_replies(void)
+{
+    fixture f;
+    fx_open(&f);
+    int64_t sum = 0;
+    labrpc_end_lose_replies(f.end, true);
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT_EQUAL(call_add(f.end, i, 1, &sum), LABRPC_FAIL);
+    CU_ASSERT_EQUAL(labrpc_server_count(f.srv), 5);
+    labrpc_end_lose_replies(f.end, false);
+    CU_ASSERT_EQUAL(call_add(f.end, 40, 2, &sum), LABRPC_OK);
+    CU_ASSERT_EQUAL(sum, 42);
+    CU_ASSERT_EQUAL(labrpc_server_count(f.srv), 6);
+    fx_close(&f);
+}
+
 /* Held requests wait, neither delivered nor failed; a release sends them
  * in order; new requests after hold(false) go at once. */
 static void test_hold(void)
@@ -965,6 +983,7 @@ static const suite_test tests[] = {
     { "cleanup_in_flight", test_cleanup_in_flight },
     { "hostile", test_hostile },
     { "hold", test_hold },
+    { "lose_replies", test_lose_replies },
     { "echo", test_echo },
     { "observe", test_observe },
     { "crash_point", test_crash_point },
