@@ -185,7 +185,7 @@ for ts in InitialElection3A:200 ManyElections3A:50 Backup3B:50 Figure83C:30 \
           NoTermChurn3A:50 OneVotePerTerm3A:50 StaleHeartbeats3A:50 StepDown3A:50 StaleReplays3B:30 \
           StaleAppend3B:50 StaleReplies3B:50 LateVote3B:50 \
           Figure8Built3B:50 VoteAfterCrash3C:50 CrashPoints3C:20 StaleSnapshots3D:30 \
-          CrashPoints3D:20 Basic4A:50 LeaderPartition4A:50 RestartSubmit4A:20 Snapshot4A:20 \
+          CrashPoints3D:20 LateSnapshot3D:50 SnapshotTerm3D:50 Basic4A:50 LeaderPartition4A:50 RestartSubmit4A:20 Snapshot4A:20 \
           UnreliableOneKey4B:20 OnePartition4B:20 PersistPartitionUnreliableLinearizable4B:5 \
           SnapshotRPC4C:20 SnapshotUnreliableRecoverConcurrentPartitionLinearizable4C:5; do
   t=${ts%%:*} n=${ts##*:}

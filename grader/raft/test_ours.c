@@ -1157,6 +1157,175 @@ static void stale_snapshots(cfg *c)
     cfg_end(c);
 }
 
+/* ---- 3D: an InstallSnapshot older than what the follower applied -------- */
+
+/* Commits entries of every server until the last index is ≡ rem (mod
+ * CFG_SNAPSHOT_INTERVAL): the rounds below place their own snapshot
+ * between the services' (which are at 9, 19, 29, ...). The last index. */
+static int pad_to(cfg *c, int rem)
+{
+    int idx = cfg_one_int(c, cfg_rand63(c), cfg_n(c), true);
+    while (!cfg_failed(c) && idx % CFG_SNAPSHOT_INTERVAL != rem)
+        idx = cfg_one_int(c, cfg_rand63(c), cfg_n(c), true);
+    return idx;
+}
+
+/* Three peers, leader l, followers f and g, every log up to index a (a
+ * just past the services' snapshot). One of l's requests to f is held: a
+ * heartbeat saying a is committed. Then f's answers to l are lost: f takes
+ * four new entries and learns that they are committed, but l learns
+ * nothing of it and still thinks f lacks them. l's service snapshots at
+ * a+2, so l now sends f that snapshot, again and again, while the held
+ * heartbeat arrives again and again too. f has applied a+4: the snapshot
+ * describes a committed prefix of its log, and installing it would take
+ * its service back (§7). A follower that installs it because it is newer
+ * than its own snapshot, or because the old heartbeat took its commit
+ * index back, fails the harness's check of every snapshot applied. */
+static void late_snapshot_round(cfg *c)
+{
+    int servers = cfg_n(c);
+    int a = pad_to(c, 0);
+    int l = cfg_check_one_leader(c);
+    CHECK(c);
+    int f = (l + 1 + cfg_rand(c) % (servers - 1)) % servers;
+    cfg_hold(c, l, f, true);
+    for (int step = 0; step < RAFT_ELECTION_TIMEOUT * cfg_time_factor() && cfg_held(c, l, f) == 0;
+         step++)
+        cfg_sleep_ms(1);
+    cfg_hold(c, l, f, false);
+    cfg_lose_replies(c, l, f, true);
+    /* Without answers from f, l cannot bring f back if an election
+     * intervenes (f may miss a heartbeat while one is held): then the
+     * round stops here and proves nothing. */
+    int t;
+    cfg_get_state(c, l, &t, NULL);
+    bool ok = true;
+    int last = a;
+    for (int k = 0; k < 4 && ok; k++) {
+        int term;
+        ok = cfg_start_int(c, l, cfg_rand63(c), &last, &term) && term == t;
+        for (int step = 0; ok && cfg_n_committed(c, last, NULL) < servers &&
+                           step < 2000 * cfg_time_factor(); step++) {
+            bool leader;
+            cfg_sleep_ms(1);
+            ok = cfg_get_state(c, l, &term, &leader) && leader && term == t;
+        }
+        ok = ok && cfg_n_committed(c, last, NULL) == servers;
+        CHECK(c);
+    }
+    int s = ok ? cfg_snapshot_at(c, l, last - 2) : 0;
+    if (s > a && last == a + 4) {
+        cfg_echo(c, l, f, 30, 10);
+        for (int step = 0; step < 80; step++) {
+            observe(c);
+            CHECK(c);
+            cfg_sleep_ms(5);
+        }
+    }
+    cfg_lose_replies(c, l, f, false);
+    cfg_release(c, l, f);
+    cfg_one_int(c, cfg_rand63(c), servers, true);
+}
+
+static void late_snapshot(cfg *c)
+{
+    rounds(c, "Test (3D): an InstallSnapshot older than what a follower applied (raftlab)",
+           NULL, ROUNDS(6, 1), late_snapshot_round);
+}
+
+/* ---- 3D: a snapshot keeps its last entry's term ------------------------- */
+
+/* Polls (for an election timeout budget) until a leader is seen. If it is
+ * x, of a term after t1, x takes a command: Leader Completeness (§5.4)
+ * says its log holds index committed, committed in t1, so the command goes
+ * after it. */
+static void leads_with_committed(cfg *c, int x, int t1, int committed)
+{
+    for (int step = 0; step < RAFT_ELECTION_TIMEOUT * cfg_time_factor(); step++) {
+        int t, idx, term;
+        bool leader = false;
+        for (int i = 0; i < cfg_n(c) && !leader; i++)
+            if (i != x && cfg_connected(c, i) && cfg_get_state(c, i, &t, &leader) && leader)
+                return;
+        if (cfg_get_state(c, x, &t, &leader) && leader && t > t1) {
+            if (cfg_start_int(c, x, cfg_rand63(c), &idx, &term) && term > t1 && idx <= committed)
+                cfg_fail(c, "server %d leads term %d and puts a new command at index %d, but "
+                         "index %d was committed in term %d: a leader's log holds every entry "
+                         "committed before its term (§5.4), so its vote requests must show "
+                         "its true last log term (a snapshot's last term is the term of the "
+                         "entry at its last index, not the term it was taken in)",
+                         x, term, idx, committed, t1);
+            return;
+        }
+        if (cfg_failed(c))
+            return;
+        cfg_sleep_ms(1);
+    }
+}
+
+/* Five peers with one log up to index s (between the services' snapshots).
+ * x and v are cut off; the leader and the two others commit three more
+ * entries, of term t1, and the leader crashes. The other three elect m in
+ * a later term t2; x's requests now reach m (and m's never reach x), so x
+ * learns of t2 from m's answers, with its log still ending at s, of term
+ * t1. x's service snapshots at s. Then m is cut off and x joins the two
+ * left, whose logs end at s+3, of term t1: x's log is less up to date
+ * (§5.4.1), so one of them must lead. A Raft that records x's current term
+ * as the snapshot's last term makes x's log look newer: the two vote for
+ * x, which leads without the committed entries and replaces them, and the
+ * history check sees it. */
+static void snapshot_term_round(cfg *c)
+{
+    int servers = cfg_n(c);
+    int s = pad_to(c, 4);
+    int l = cfg_check_one_leader(c);
+    CHECK(c);
+    int t1;
+    cfg_get_state(c, l, &t1, NULL);
+    int x = (l + 1) % servers, v = (l + 2) % servers;
+    cfg_disconnect(c, x);
+    cfg_disconnect(c, v);
+    for (int k = 0; k < 3; k++) {
+        cfg_one_int(c, cfg_rand63(c), servers - 2, true);
+        CHECK(c);
+    }
+    cfg_crash1(c, l);
+    cfg_connect(c, v);
+    int rest[3], nr = 0;
+    for (int i = 0; i < servers; i++)
+        if (i != l && i != x)
+            rest[nr++] = i;
+    int t2;
+    int m = wait_leader(c, rest, nr, t1, &t2);
+    CHECK(c);
+    if (m >= 0) {
+        cfg_link_one_way(c, x, m, true);
+        wait_term(c, x, t2);
+        cfg_link_one_way(c, x, m, false);
+        int tx;
+        cfg_get_state(c, x, &tx, NULL);
+        cfg_snapshot_at(c, x, s);
+        cfg_disconnect(c, m);
+        cfg_connect(c, x);
+        if (tx > t1)
+            leads_with_committed(c, x, t1, s + 3);
+        CHECK(c);
+        cfg_one_int(c, cfg_rand63(c), servers - 2, true);
+        CHECK(c);
+    }
+    cfg_start1(c, l);
+    CHECK(c);
+    for (int i = 0; i < servers; i++)
+        cfg_connect(c, i);
+    cfg_one_int(c, cfg_rand63(c), servers, true);
+}
+
+static void snapshot_term(cfg *c)
+{
+    rounds(c, "Test (3D): a snapshot keeps the term of its last entry (raftlab)",
+           NULL, ROUNDS(4, 1), snapshot_term_round);
+}
+
 static void TestNoTermChurn3A(void) { run_test(5, false, false, no_term_churn); }
 static void TestOneVotePerTerm3A(void) { run_test(3, false, false, one_vote_per_term); }
 static void TestStaleHeartbeats3A(void) { run_test(5, false, false, stale_heartbeats); }
@@ -1170,6 +1339,8 @@ static void TestVoteAfterCrash3C(void) { run_test(3, false, false, vote_after_cr
 static void TestCrashPoints3C(void) { run_test(5, false, false, crash_points_3c); }
 static void TestStaleSnapshots3D(void) { run_test(3, false, true, stale_snapshots); }
 static void TestCrashPoints3D(void) { run_test(5, false, true, crash_points_3d); }
+static void TestLateSnapshot3D(void) { run_test(3, false, true, late_snapshot); }
+static void TestSnapshotTerm3D(void) { run_test(5, false, true, snapshot_term); }
 
 const raft_test_def ours_3a[] = {
     { "TestNoTermChurn3A", TestNoTermChurn3A },
@@ -1194,5 +1365,7 @@ const raft_test_def ours_3c[] = {
 const raft_test_def ours_3d[] = {
     { "TestStaleSnapshots3D", TestStaleSnapshots3D },
     { "TestCrashPoints3D", TestCrashPoints3D },
+    { "TestLateSnapshot3D", TestLateSnapshot3D },
+    { "TestSnapshotTerm3D", TestSnapshotTerm3D },
     { NULL, NULL },
 };
