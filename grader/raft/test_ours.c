@@ -210,7 +210,7 @@ static void stale_heartbeats(cfg *c)
 {
     int servers = cfg_n(c);
     cfg_begin(c, "Test (3A): old heartbeats arriving again do not hold off an election (raftlab)");
-    for (int round = 0; round < ROUNDS(3, 2); round++) {
+    for (int round = 0; round < ROUNDS(3, 1); round++) {
         int l = cfg_check_one_leader(c);
         CHECK(c);
         int t;
@@ -1059,7 +1059,7 @@ static void crash_points(cfg *c, const char *description, bool heartbeat_round)
         term_from_heartbeat(c);
         CHECK(c);
     }
-    for (int iter = 0; iter < ROUNDS(24, 5); iter++) {
+    for (int iter = 0; iter < ROUNDS(24, 4); iter++) {
         int cut = -1;
         if (iter % 3 == 0) {
             cut = cfg_check_one_leader(c);
@@ -1130,7 +1130,7 @@ static void stale_snapshots(cfg *c)
     CHECK(c);
     int leader1 = cfg_check_one_leader(c);
     CHECK(c);
-    for (int iter = 0; iter < ROUNDS(15, 4); iter++) {
+    for (int iter = 0; iter < ROUNDS(15, 3); iter++) {
         int victim = (leader1 + 1) % servers;
         int sender = leader1;
         if (iter % 3 == 1) {
