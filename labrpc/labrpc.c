@@ -644,7 +644,7 @@ static void dispatch(labrpc_net *net, call *c)
         complete(net, c, LABRPC_FAIL, reply, reply_len);  /* late: dropped */
     } else if (status != LABRPC_OK) {
         complete(net, c, status, reply, reply_len);
-    } else if ((c->end && c->end->lose_replies) || (!net->reliable && rnd(net, 1000) < 100)) {
+    } else if (c->end->lose_replies || (!net->reliable && rnd(net, 1000) < 100)) {
         observe(net, LABRPC_OBS_DROP_REPLY, c, reply_len, 0);
         complete(net, c, LABRPC_FAIL, reply, reply_len);  /* reply lost */
     } else {

@@ -699,6 +699,17 @@ static uint8_t *make_snap(cfg *c, int i, int index, size_t *len)
     return buf;
 }
 
+/* The service hands Raft its snapshot; the watchdog names the call. */
+static void give_snapshot(cfg *c, raft *rf, int i, int index, const uint8_t *snap,
+                          size_t len, bool in_apply)
+{
+    trace_event(TRACE_BULK, "snapshot s%d %d", i, index);
+    int k = call_begin(c, in_apply, "raft_snapshot(server %d)%s", i,
+                       in_apply ? " from inside apply" : "");
+    raft_snapshot(rf, index, snap, len);
+    call_end(c, k);
+}
+
 static void note_leader(cfg *c, int i, int t);
 
 static void apply_command(cfg *c, inst *in, const raft_apply_msg *m)
@@ -806,12 +817,8 @@ static void apply_command(cfg *c, inst *in, const raft_apply_msg *m)
         if (leader)
             note_leader(c, i, t);
     }
-    if (snap && rf) {
-        trace_event(TRACE_BULK, "snapshot s%d %d", i, idx);
-        int k = call_begin(c, true, "raft_snapshot(server %d) from inside apply", i);
-        raft_snapshot(rf, idx, snap, snap_len);
-        call_end(c, k);
-    }
+    if (snap && rf)
+        give_snapshot(c, rf, i, idx, snap, snap_len, true);
     free(snap);
 }
 
@@ -1000,10 +1007,7 @@ int cfg_snapshot_at(cfg *c, int i, int index)
     }
     raft *rf = acquire(c, i, false);
     if (rf) {
-        trace_event(TRACE_BULK, "snapshot s%d %d", i, index);
-        int k = call_begin(c, false, "raft_snapshot(server %d)", i);
-        raft_snapshot(rf, index, snap, len);
-        call_end(c, k);
+        give_snapshot(c, rf, i, index, snap, len, false);
         release(c, i);
     }
     free(snap);

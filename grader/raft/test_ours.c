@@ -1214,7 +1214,7 @@ static void late_snapshot_round(cfg *c)
         CHECK(c);
     }
     int s = ok ? cfg_snapshot_at(c, l, last - 2) : 0;
-    if (s > a && last == a + 4) {
+    if (s > a) {
         cfg_echo(c, l, f, 30, 10);
         for (int step = 0; step < 80; step++) {
             observe(c);
