@@ -855,6 +855,7 @@ static void late_vote(cfg *c)
  * election safety fails. A round whose election took more than
  * one term proves nothing and is simply repeated. */
 static void vote_after_crash_held(cfg *c);
+static void vote_in_known_term(cfg *c);
 
 static void vote_after_crash(cfg *c)
 {
@@ -912,6 +913,10 @@ static void vote_after_crash(cfg *c)
     }
     vote_after_crash_held(c);
     CHECK(c);
+    for (int round = 0; round < ROUNDS(4, 1); round++) {
+        vote_in_known_term(c);
+        CHECK(c);
+    }
     cfg_end(c);
 }
 
@@ -985,6 +990,81 @@ static void vote_after_crash_held(cfg *c)
         cfg_one_int(c, cfg_rand63(c), servers, true);
         CHECK(c);
     }
+}
+
+/* A vote in a term the voter learnt from an answer, on a Raft without
+ * PreVote. Three peers with equal logs: the leader v of term t, a and b.
+ * a is cut off and stands in t+1; its vote requests to v are held. v's
+ * heartbeat reaches a, whose answer carries t+1: v takes t+1 from a reply.
+ * Then a's vote request arrives: v votes in a term it already had, and
+ * crashes right after it answers (a leads t+1). b heard v's heartbeats
+ * until then, so it stands later, in t+1 too; v restarts then, and b's
+ * vote request, held till now, arrives. A v that saved its vote only with
+ * a new term grants it again, and b leads t+1, which a led. Where a never stands (PreVote), or
+ * a term moves on before its step, the round proves nothing. */
+static void vote_in_known_term(cfg *c)
+{
+    int servers = cfg_n(c);
+    cfg_one_int(c, cfg_rand63(c), servers, true);   /* equal logs */
+    CHECK(c);
+    int v = cfg_check_one_leader(c);
+    CHECK(c);
+    int t, ta, tv, tb;
+    cfg_get_state(c, v, &t, NULL);
+    int a = (v + 1) % servers, b = (v + 2) % servers;
+    cut_all(c);
+    cfg_link(c, v, b, true);
+    cfg_hold(c, a, v, true);
+    cfg_hold(c, b, v, true);
+    cfg_link_one_way(c, a, v, true);
+    bool ok = wait_term(c, a, t + 1) && cfg_get_state(c, a, &ta, NULL) && ta == t + 1;
+    if (ok) {
+        cfg_link_one_way(c, v, a, true);            /* v's heartbeat, a's answer */
+        ok = wait_term(c, v, t + 1);
+        cfg_link_one_way(c, v, a, false);
+        ok = ok && cfg_get_state(c, v, &tv, NULL) && tv == t + 1 &&
+             cfg_get_state(c, a, &ta, NULL) && ta == t + 1;
+    }
+    if (ok) {
+        cfg_arm_crash_point(c, v, 1);
+        CHECK(c);
+        cfg_hold(c, a, v, false);
+        cfg_release(c, a, v);                       /* a's vote request of t+1 */
+        for (int step = 0; step < 1000 * cfg_time_factor() && !cfg_crash_point_fired(c);
+             step++) {
+            observe(c);
+            CHECK(c);
+            cfg_sleep_ms(1);
+        }
+        for (int step = 0; step < 50; step++) {    /* a's lead, if it won */
+            bool leader;
+            if (cfg_get_state(c, a, &ta, &leader) && leader)
+                break;
+            CHECK(c);
+            cfg_sleep_ms(1);
+        }
+        cfg_crash_at_point(c, v);
+        /* v comes back once b stands, so that v's own timer cannot start
+         * a newer election first. */
+        ok = wait_term(c, b, t + 1) && cfg_get_state(c, b, &tb, NULL) && tb == t + 1;
+        cfg_start1(c, v);
+        CHECK(c);
+        cfg_link(c, v, b, true);
+        cfg_hold(c, b, v, false);
+        cfg_release(c, b, v);                       /* b's vote request of t+1 */
+        for (int step = 0; ok && step < 100; step++) {
+            observe(c);                             /* two leaders of t+1 fail here */
+            CHECK(c);
+            cfg_sleep_ms(5);
+        }
+    }
+    cfg_hold(c, a, v, false);
+    cfg_hold(c, b, v, false);
+    cfg_release(c, a, v);
+    cfg_release(c, b, v);
+    for (int i = 0; i < servers; i++)
+        cfg_connect(c, i);
+    cfg_one_int(c, cfg_rand63(c), servers, true);
 }
 
 /* ---- 3C and 3D: crash points --------------------------------------------- */
