@@ -364,6 +364,32 @@ static bool wait_term(cfg *c, int i, int term)
     return false;
 }
 
+/* Whether server i is in term now (not beyond it). */
+static bool in_term(cfg *c, int i, int term)
+{
+    int t;
+    return cfg_get_state(c, i, &t, NULL) && t == term;
+}
+
+/* wait_term, and server i is then in term itself, not beyond it. */
+static bool at_term(cfg *c, int i, int term)
+{
+    return wait_term(c, i, term) && in_term(c, i, term);
+}
+
+/* Observes (every ms, for up to 1 s, longer under valgrind) until the armed
+ * crash point fires: false if the test failed meanwhile. */
+static bool wait_crash_point(cfg *c)
+{
+    for (int step = 0; step < 1000 * cfg_time_factor() && !cfg_crash_point_fired(c); step++) {
+        observe(c);
+        if (cfg_failed(c))
+            return false;
+        cfg_sleep_ms(1);
+    }
+    return true;
+}
+
 /* Polls until server i has at least one request held towards each of j and
  * k (an election timeout budget, as for a candidate's first requests). */
 static void wait_held(cfg *c, int i, int j, int k)
@@ -968,11 +994,8 @@ static void vote_after_crash_held(cfg *c)
             cfg_hold(c, a, v, false);
             cfg_release(c, a, v);                   /* a's vote request */
         }
-        for (int step = 0; step < 1000 * cfg_time_factor() && !cfg_crash_point_fired(c); step++) {
-            observe(c);
-            CHECK(c);
-            cfg_sleep_ms(1);
-        }
+        if (!wait_crash_point(c))
+            CHECK(c);                               /* says where it failed */
         cfg_crash_at_point(c, v);
         cfg_start1(c, v);
         CHECK(c);
@@ -1000,8 +1023,9 @@ static void vote_after_crash_held(cfg *c)
  * crashes right after it answers (a leads t+1). b heard v's heartbeats
  * until then, so it stands later, in t+1 too; v restarts then, and b's
  * vote request, held till now, arrives. A v that saved its vote only with
- * a new term grants it again, and b leads t+1, which a led. Where a never stands (PreVote), or
- * a term moves on before its step, the round proves nothing. */
+ * a new term grants it again, and b leads t+1, which a led. Where a never
+ * stands (PreVote), or a term moves on before its step, the round proves
+ * nothing. */
 static void vote_in_known_term(cfg *c)
 {
     int servers = cfg_n(c);
@@ -1009,7 +1033,7 @@ static void vote_in_known_term(cfg *c)
     CHECK(c);
     int v = cfg_check_one_leader(c);
     CHECK(c);
-    int t, ta, tv, tb;
+    int t;
     cfg_get_state(c, v, &t, NULL);
     int a = (v + 1) % servers, b = (v + 2) % servers;
     cut_all(c);
@@ -1017,28 +1041,23 @@ static void vote_in_known_term(cfg *c)
     cfg_hold(c, a, v, true);
     cfg_hold(c, b, v, true);
     cfg_link_one_way(c, a, v, true);
-    bool ok = wait_term(c, a, t + 1) && cfg_get_state(c, a, &ta, NULL) && ta == t + 1;
+    bool ok = at_term(c, a, t + 1);
     if (ok) {
         cfg_link_one_way(c, v, a, true);            /* v's heartbeat, a's answer */
-        ok = wait_term(c, v, t + 1);
+        ok = at_term(c, v, t + 1);
         cfg_link_one_way(c, v, a, false);
-        ok = ok && cfg_get_state(c, v, &tv, NULL) && tv == t + 1 &&
-             cfg_get_state(c, a, &ta, NULL) && ta == t + 1;
+        ok = ok && in_term(c, a, t + 1);
     }
     if (ok) {
         cfg_arm_crash_point(c, v, 1);
         CHECK(c);
         cfg_hold(c, a, v, false);
         cfg_release(c, a, v);                       /* a's vote request of t+1 */
-        for (int step = 0; step < 1000 * cfg_time_factor() && !cfg_crash_point_fired(c);
-             step++) {
-            observe(c);
-            CHECK(c);
-            cfg_sleep_ms(1);
-        }
+        if (!wait_crash_point(c))
+            CHECK(c);                               /* says where it failed */
         for (int step = 0; step < 50; step++) {    /* a's lead, if it won */
             bool leader;
-            if (cfg_get_state(c, a, &ta, &leader) && leader)
+            if (cfg_get_state(c, a, NULL, &leader) && leader)
                 break;
             CHECK(c);
             cfg_sleep_ms(1);
@@ -1046,7 +1065,7 @@ static void vote_in_known_term(cfg *c)
         cfg_crash_at_point(c, v);
         /* v comes back once b stands, so that v's own timer cannot start
          * a newer election first. */
-        ok = wait_term(c, b, t + 1) && cfg_get_state(c, b, &tb, NULL) && tb == t + 1;
+        ok = at_term(c, b, t + 1);
         cfg_start1(c, v);
         CHECK(c);
         cfg_link(c, v, b, true);
