@@ -19,6 +19,12 @@ void codec_enc_reset(codec_enc *e)
     e->err = CODEC_OK;
 }
 
+void codec_enc_truncate(codec_enc *e, size_t len)
+{
+    if (len < e->len)
+        e->len = len;
+}
+
 /* Room for n more bytes, growing geometrically; false sets ENOMEM. */
 static bool reserve(codec_enc *e, size_t n)
 {

@@ -42,6 +42,9 @@ void codec_enc_init(codec_enc *e);
 void codec_enc_free(codec_enc *e);
 /* Empties e, keeping its buffer for reuse, and clears its error. */
 void codec_enc_reset(codec_enc *e);
+/* Cuts e back to its first len bytes (no-op if len >= e->len), so that an
+ * encoding can be undone from its end. */
+void codec_enc_truncate(codec_enc *e, size_t len);
 
 void codec_put_u32(codec_enc *e, uint32_t v);
 void codec_put_u64(codec_enc *e, uint64_t v);

@@ -1,5 +1,8 @@
 /* persister: see persister.h. One mutex guards both blobs, so a save of
- * state and snapshot is atomic for every reader. */
+ * state and snapshot is atomic for every reader. A save copies into the
+ * buffers it already has (grown when needed): a Raft saves after nearly
+ * every change, and a fresh allocation per save of a long log cost more in
+ * page faults than the copy itself. */
 #include "persister.h"
 
 #include <pthread.h>
@@ -10,9 +13,9 @@
 struct persister {
     pthread_mutex_t mu;
     uint8_t *state;
-    size_t state_len;
+    size_t state_len, state_cap;
     uint8_t *snap;
-    size_t snap_len;
+    size_t snap_len, snap_cap;
 };
 
 persister *persister_new(void)
@@ -61,27 +64,39 @@ void persister_free(persister *p)
     free(p);
 }
 
+/* Makes *buf hold at least n bytes, keeping its contents; shrinks it when
+ * it is four times too large (after a snapshot cut the log). false if out
+ * of memory, with *buf unchanged. */
+static bool fit(uint8_t **buf, size_t *cap, size_t n)
+{
+    size_t want = n ? n : 1;
+    if (want <= *cap && want >= *cap / 4)
+        return true;
+    size_t grown = want > *cap ? (want > 2 * *cap ? want : 2 * *cap) : 2 * want;
+    uint8_t *b = realloc(*buf, grown);
+    if (!b)
+        return false;
+    *buf = b;
+    *cap = grown;
+    return true;
+}
+
 int persister_save(persister *p, const void *state, size_t state_len,
                    const void *snapshot, size_t snap_len)
 {
-    /* Copy outside the lock; swap in both or neither. */
-    uint8_t *s = dup_bytes(state, state_len);
-    uint8_t *sn = dup_bytes(snapshot, snap_len);
-    if (!s || !sn) {
-        free(s);
-        free(sn);
-        return -1;
-    }
     pthread_mutex_lock(&p->mu);
-    uint8_t *old_s = p->state, *old_sn = p->snap;
-    p->state = s;
-    p->state_len = state_len;
-    p->snap = sn;
-    p->snap_len = snap_len;
+    /* Both buffers big enough first, then both copies: both or neither. */
+    bool ok = fit(&p->state, &p->state_cap, state_len) && fit(&p->snap, &p->snap_cap, snap_len);
+    if (ok) {
+        if (state_len)
+            memcpy(p->state, state, state_len);
+        if (snap_len)
+            memcpy(p->snap, snapshot, snap_len);
+        p->state_len = state_len;
+        p->snap_len = snap_len;
+    }
     pthread_mutex_unlock(&p->mu);
-    free(old_s);
-    free(old_sn);
-    return 0;
+    return ok ? 0 : -1;
 }
 
 static uint8_t *read_blob(persister *p, bool snapshot, size_t *len)

@@ -105,6 +105,7 @@ typedef struct log_entry {
     int term;
     uint8_t *command; /* owned copy; NULL for the dummy entry */
     size_t command_len;
+    size_t state_end; /* where its encoding ends in raft.state */
 } log_entry;
 
 struct raft {
@@ -135,6 +136,7 @@ struct raft {
     int log_start;      /* lastIncludedIndex of the snapshot (0 if none) */
     uint8_t *snapshot;  /* the latest snapshot, NULL if none */
     size_t snapshot_len;
+    codec_enc state;    /* the above as persist() saves it, kept encoded */
 
     /* Volatile state on all servers (Figure 2). */
     int commit_index;
@@ -220,6 +222,30 @@ static void reset_election_timer(raft *rf)
 /* The log                                                             */
 /* ------------------------------------------------------------------ */
 
+/* The persisted state (layout at persist()) stays encoded in rf->state:
+ * each entry is encoded once, when appended. Encoding the whole log at
+ * every persist cost O(log length) per append, and in stage 4, where the
+ * log grows to thousands of entries, most of the CPU. persist() writes
+ * the fixed-size header in place. */
+#define STATE_HEADER_BYTES 16 /* currentTerm, votedFor, lastIncludedIndex, count */
+
+static void state_put_entry(raft *rf, int i)
+{
+    codec_put_i32(&rf->state, rf->log[i].term);
+    codec_put_bytes(&rf->state, rf->log[i].command, rf->log[i].command_len);
+    rf->log[i].state_end = rf->state.len;
+}
+
+/* Encodes the whole log again: at start, and when the log is compacted. */
+static void state_rebuild(raft *rf)
+{
+    static const uint8_t header[STATE_HEADER_BYTES];
+    codec_enc_reset(&rf->state);
+    codec_put_raw(&rf->state, header, sizeof header);
+    for (int i = 0; i < rf->log_len; i++)
+        state_put_entry(rf, i);
+}
+
 static bool log_reserve(raft *rf, int need)
 {
     if (need <= rf->log_cap)
@@ -251,6 +277,7 @@ static bool log_append(raft *rf, int term, const void *command, size_t len)
     rf->log[rf->log_len].command = copy;
     rf->log[rf->log_len].command_len = len;
     rf->log_len++;
+    state_put_entry(rf, rf->log_len - 1);
     return true;
 }
 
@@ -260,6 +287,7 @@ static void log_truncate_from(raft *rf, int index)
     for (int i = index - rf->log_start; i < rf->log_len; i++)
         free(rf->log[i].command);
     rf->log_len = index - rf->log_start;
+    codec_enc_truncate(&rf->state, rf->log[rf->log_len - 1].state_end);
 }
 
 /* Discards everything up to and including index, which becomes the new
@@ -282,6 +310,7 @@ static void log_compact(raft *rf, int index, int term)
     rf->log[0].command_len = 0;
     rf->log_len = 1 + kept;
     rf->log_start = index;
+    state_rebuild(rf);
 }
 
 /* ------------------------------------------------------------------ */
@@ -294,23 +323,22 @@ static void log_compact(raft *rf, int index, int term)
  * that state and snapshot always match. Returns false if out of memory. */
 static bool persist(raft *rf)
 {
-    codec_enc e;
-    codec_enc_init(&e);
-    codec_put_i32(&e, rf->current_term);
-    codec_put_i32(&e, rf->voted_for);
-    codec_put_i32(&e, rf->log_start);
-    codec_put_list(&e, (uint32_t)rf->log_len);
-    for (int i = 0; i < rf->log_len; i++) {
-        codec_put_i32(&e, rf->log[i].term);
-        codec_put_bytes(&e, rf->log[i].command, rf->log[i].command_len);
+    if (codec_enc_err(&rf->state) != CODEC_OK)
+        state_rebuild(rf); /* we ran out of memory once: try again */
+    codec_enc header;
+    codec_enc_init(&header);
+    codec_put_i32(&header, rf->current_term);
+    codec_put_i32(&header, rf->voted_for);
+    codec_put_i32(&header, rf->log_start);
+    codec_put_list(&header, (uint32_t)rf->log_len);
+    bool ok = codec_enc_err(&header) == CODEC_OK && codec_enc_err(&rf->state) == CODEC_OK;
+    if (ok) {
+        memcpy(rf->state.buf, header.buf, STATE_HEADER_BYTES);
+        ok = persister_save(rf->ps, rf->state.buf, rf->state.len, rf->snapshot,
+                            rf->snapshot_len) == 0;
     }
-    size_t len;
-    uint8_t *state = codec_enc_take(&e, &len);
-    if (state == NULL)
-        return false;
-    int rc = persister_save(rf->ps, state, len, rf->snapshot, rf->snapshot_len);
-    free(state);
-    return rc == 0;
+    codec_enc_free(&header);
+    return ok;
 }
 
 /* Restores what an earlier instance persisted. false if it does not decode
@@ -366,6 +394,7 @@ static bool restore(raft *rf)
      * reads the snapshot itself on restart, so we do not deliver it again. */
     rf->commit_index = log_start;
     rf->last_applied = log_start;
+    state_rebuild(rf);
     if (snap_len > 0) {
         rf->snapshot = snap;
         rf->snapshot_len = snap_len;
@@ -1240,6 +1269,7 @@ static void raft_free(raft *rf)
         free(rf->log[i].command);
     free(rf->log);
     free(rf->snapshot);
+    codec_enc_free(&rf->state);
     free(rf->peers);
     free(rf->next_index);
     free(rf->match_index);
@@ -1290,6 +1320,7 @@ raft *raft_make(labrpc_end **peers, int npeers, int me, persister *ps,
     rf->log[0].command = NULL;
     rf->log[0].command_len = 0;
     rf->log_len = 1;
+    state_rebuild(rf);
 
     if (!restore(rf)) {
         raft_free(rf);
