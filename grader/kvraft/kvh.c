@@ -677,5 +677,7 @@ void kvh_speed(cfg *c, const char *part)
     if (!cfg_failed(c) && per_op_ms > limit_ms * cfg_time_factor())
         cfg_fail(c, "operations completed too slowly: %.1f ms an op > %.1f ms: replicate a new "
                  "command at once, not at the next heartbeat", per_op_ms, limit_ms);
+    else if (!cfg_failed(c))
+        printf("  ... %.2f ms an op (at most %.1f)\n", per_op_ms, limit_ms);
     cfg_end_ops(c, kvh_ops());
 }
