@@ -64,20 +64,19 @@ void persister_free(persister *p)
     free(p);
 }
 
-/* Makes *buf hold at least n bytes, keeping its contents; shrinks it when
- * it is four times too large (after a snapshot cut the log). false if out
- * of memory, with *buf unchanged. */
+/* Makes *buf hold at least n bytes. Out of [n, 4n] (too small, or much
+ * too large after a snapshot cut the log) it becomes 2n: room to grow,
+ * and growth stays geometric. false if out of memory, *buf unchanged. */
 static bool fit(uint8_t **buf, size_t *cap, size_t n)
 {
     size_t want = n ? n : 1;
-    if (want <= *cap && want >= *cap / 4)
+    if (want <= *cap && *cap <= 4 * want)
         return true;
-    size_t grown = want > *cap ? (want > 2 * *cap ? want : 2 * *cap) : 2 * want;
-    uint8_t *b = realloc(*buf, grown);
+    uint8_t *b = realloc(*buf, 2 * want);
     if (!b)
         return false;
     *buf = b;
-    *cap = grown;
+    *cap = 2 * want;
     return true;
 }
 

@@ -194,8 +194,34 @@ static void test_dup_and_reuse(void)
     CU_ASSERT_STRING_EQUAL(codec_strerror(CODEC_ETRUNC), "truncated message");
 }
 
+/* Truncate undoes puts from the end; what follows decodes as if the cut
+ * part had never been written. */
+static void test_truncate(void)
+{
+    codec_enc e;
+    codec_enc_init(&e);
+    codec_put_i32(&e, 1);
+    size_t mark = e.len;
+    codec_put_bytes(&e, "gone", 4);
+    codec_enc_truncate(&e, mark);
+    CU_ASSERT_EQUAL(e.len, mark);
+    codec_enc_truncate(&e, mark + 100);     /* beyond the end: no-op */
+    CU_ASSERT_EQUAL(e.len, mark);
+    codec_put_bytes(&e, "kept", 4);
+    codec_dec d;
+    codec_dec_init(&d, e.buf, e.len);
+    CU_ASSERT_EQUAL(codec_get_i32(&d), 1);
+    size_t n;
+    uint8_t *s = codec_get_bytes_dup(&d, 16, &n);
+    CU_ASSERT(s && n == 4 && memcmp(s, "kept", 4) == 0);
+    free(s);
+    CU_ASSERT_EQUAL(codec_dec_finish(&d), CODEC_OK);
+    codec_enc_free(&e);
+}
+
 static const suite_test tests[] = {
     { "round_trip", test_round_trip },
+    { "truncate", test_truncate },
     { "every_prefix_truncated", test_every_prefix_truncated },
     { "trailing", test_trailing },
     { "absurd_lengths", test_absurd_lengths },

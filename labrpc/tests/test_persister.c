@@ -103,10 +103,36 @@ static void test_atomic(void)
     persister_free(r.p);
 }
 
+/* The persister keeps its buffers across saves: growing, shrinking and
+ * empty saves must each read back exactly what was saved. */
+static void test_sizes(void)
+{
+    persister *p = persister_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    static const size_t sizes[] = { 10, 100000, 3, 0, 50000, 50001, 7, 1000000, 1 };
+    uint8_t *src = malloc(1000001);     /* the snapshot starts at src + 1 */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(src);
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t n = sizes[k], snap_n = sizes[(k + 3) % (sizeof sizes / sizeof *sizes)];
+        for (size_t i = 0; i < 1000001; i++)
+            src[i] = (uint8_t)(i * 7 + k);
+        CU_ASSERT_EQUAL_FATAL(persister_save(p, src, n, src + 1, snap_n), 0);
+        size_t got, got_snap;
+        uint8_t *s = persister_read_state(p, &got), *t = persister_read_snapshot(p, &got_snap);
+        CU_ASSERT(s && got == n && (n == 0 || memcmp(s, src, n) == 0));
+        CU_ASSERT(t && got_snap == snap_n && (snap_n == 0 || memcmp(t, src + 1, snap_n) == 0));
+        free(s);
+        free(t);
+    }
+    free(src);
+    persister_free(p);
+}
+
 static const suite_test tests[] = {
     { "save_read", test_save_read },
     { "copy", test_copy },
     { "atomic", test_atomic },
+    { "sizes", test_sizes },
     { NULL, NULL },
 };
 
