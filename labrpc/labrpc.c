@@ -37,6 +37,11 @@
 #define SPIN_NS_DEFAULT 50000
 #endif
 #define SPIN_RECENT_NS 200000
+/* An end's calls are spun for while most of its recent ones completed
+ * within labrpc_spin_ns: a clerk whose every call waits for Raft to commit
+ * would spin, and keep the workers spinning, for nothing. */
+#define SPIN_SCORE_MAX 4
+#define SPIN_SCORE_ON 2
 #define MAX_ERRMSG 1024
 
 typedef struct method {
@@ -80,6 +85,7 @@ struct labrpc_end {
     bool lose_replies;      /* labrpc_end_lose_replies */
     call *held_first, *held_last;
     int tag;                /* labrpc_end_tag */
+    int spin_score;         /* 0..SPIN_SCORE_MAX: recent calls quick enough to spin for */
     labrpc_end *next;
 };
 
@@ -110,6 +116,7 @@ struct call {
     void *arg;
     pthread_cond_t cv;      /* blocking call: completed */
     atomic_int done_hint;   /* completed, for a spinning caller */
+    int64_t done_ns;        /* when it completed, if labrpc_spin_ns > 0 */
     call *end_prev, *end_next;  /* end->pending, while not completed */
     labrpc_server *srv;         /* server whose handler runs it now */
     call *srv_prev, *srv_next;  /* srv->running */
@@ -148,7 +155,7 @@ struct labrpc_net {
     int64_t total_bytes;
     int unfinished;                 /* calls of every end not yet finished */
     pthread_cond_t all_finished;
-    int blocking_inflight;          /* labrpc_call()s under way */
+    int blocking_inflight;          /* labrpc_call()s under way that spin */
     int64_t last_blocking_ns;       /* when the last one finished */
 
     event **heap;                   /* timer min-heap by (due_ns, seq) */
@@ -395,6 +402,8 @@ static void complete(labrpc_net *net, call *c, int status, uint8_t *reply,
         observe(net, status == LABRPC_OK ? LABRPC_OBS_REPLY : LABRPC_OBS_FAIL, c,
                 status == LABRPC_OK ? reply_len : 0, status);
     if (!c->done) {
+        if (labrpc_spin_ns > 0)
+            c->done_ns = now_ns();
         atomic_store_explicit(&c->done_hint, 1, memory_order_release);
         pthread_cond_signal(&c->cv);
         return;
@@ -1078,6 +1087,7 @@ labrpc_end *labrpc_net_make_end(labrpc_net *net, const char *name)
     e->net = net;
     e->name = dup_str(name);
     e->tag = -1;
+    e->spin_score = SPIN_SCORE_MAX;   /* spin until its calls prove slow */
     if (!e->name || pthread_cond_init(&e->drained, NULL) != 0) {
         free(e->name);
         free(e);
@@ -1369,14 +1379,26 @@ int labrpc_call(labrpc_end *end, const char *method, const void *args,
     if (rc != LABRPC_OK)
         return rc;
     labrpc_net *net = end->net;
-    net->blocking_inflight++;
-    if (labrpc_spin_ns > 0 && !c->completed)
-        spin_until(net, &c->done_hint);
+    bool spin = labrpc_spin_ns > 0 && end->spin_score >= SPIN_SCORE_ON;
+    int64_t start_ns = labrpc_spin_ns > 0 ? now_ns() : 0;
+    if (spin) {
+        net->blocking_inflight++;
+        if (!c->completed)
+            spin_until(net, &c->done_hint);
+    }
     while (!c->completed)
         pthread_cond_wait(&c->cv, &net->mu);
-    net->blocking_inflight--;
-    if (labrpc_spin_ns > 0)
+    if (spin) {
+        net->blocking_inflight--;
         net->last_blocking_ns = now_ns();
+    }
+    if (labrpc_spin_ns > 0) {
+        /* measured whether it spun or not, so that an end comes back */
+        if (c->done_ns - start_ns <= labrpc_spin_ns)
+            end->spin_score += end->spin_score < SPIN_SCORE_MAX;
+        else
+            end->spin_score -= end->spin_score > 0;
+    }
     rc = c->status;
     if ((rc == LABRPC_OK || rc == LABRPC_ENOMETHOD) && reply) {
         *reply = c->reply;

@@ -244,8 +244,9 @@ int labrpc_end_cancel(labrpc_end *end);
 
 /* How long (ns) a blocking caller and an idle worker stay awake waiting for
  * each other before sleeping: trades a little CPU for a much faster
- * labrpc_call. 0 turns it off (sim mode and valgrind do). Set it before
- * creating a network. */
+ * labrpc_call. Only for an end whose recent calls mostly completed within
+ * that time (a call that waits for Raft to commit is not spun for). 0 turns
+ * it off (sim mode and valgrind do). Set it before creating a network. */
 extern long labrpc_spin_ns;
 
 #endif
