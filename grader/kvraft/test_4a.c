@@ -36,12 +36,25 @@ typedef struct counter_srv {
     int64_t n;           /* the counter */
 } counter_srv;
 
+/* Concurrent4A tags each attempt at an Inc: an attempt that returned
+ * RSM_WRONG_LEADER after a change of term may still commit, and its retry
+ * then executes too (the rules allow it). The tags tell such a retry from an
+ * entry executed twice. */
+#define MAX_TAGS 8192
+
 typedef struct rsm_test {
     int maxraftstate;
     cfg_service svc;
     _Atomic int leader;  /* the server that last executed a submit */
     _Atomic int ops;     /* submits that returned RSM_OK */
+    _Atomic bool tagged; /* Incs carry a tag: set before any submit */
+    _Atomic int tags;    /* tags given so far */
+    int owner[MAX_TAGS];             /* the submitter of each tag's attempt */
+    _Atomic bool tag_ok[MAX_TAGS];   /* the attempt returned RSM_OK */
+    uint8_t executed[NSRV][MAX_TAGS];   /* times each server executed it (its mu) */
 } rsm_test;
+
+static _Thread_local int submitter_no = -1;   /* a submitter thread's number */
 
 static rsm_test T;   /* one test a process */
 
@@ -52,7 +65,14 @@ static int do_op(void *ctx, const void *req, size_t len, void **out, size_t *out
     counter_srv *s = ctx;
     *out = NULL;
     *out_len = 0;
-    char op = len == 1 ? *(const char *)req : 0;
+    const uint8_t *b = req;
+    int tag = -1;
+    if (len == 3 && atomic_load(&T.tagged) && b[0] == OP_INC) {
+        tag = b[1] | b[2] << 8;
+        if (tag >= atomic_load(&T.tags))
+            tag = -1;
+    }
+    char op = len == 1 || tag >= 0 ? (char)b[0] : 0;
     if (op != OP_INC && op != OP_NULL && op != OP_DEC) {
         cfg_fail(s->c, "server %d: do_op got a request of %zu bytes that was never submitted "
                  "(the rsm must hand do_op exactly the bytes given to rsm_submit)", s->me, len);
@@ -71,6 +91,8 @@ static int do_op(void *ctx, const void *req, size_t len, void **out, size_t *out
         return -1;
     pthread_mutex_lock(&s->mu);
     *v = ++s->n;
+    if (tag >= 0 && T.executed[s->me][tag] < UINT8_MAX)
+        T.executed[s->me][tag]++;
     pthread_mutex_unlock(&s->mu);
     *out = v;
     *out_len = sizeof *v;
@@ -168,10 +190,27 @@ static int submit_to(cfg *c, int i, char op, int64_t *n)
     counter_srv *s = cfg_acquire_service(c, i);
     if (!s)
         return -1;
+    uint8_t cmd[3] = { (uint8_t)op };
+    size_t cmd_len = 1;
+    int tag = -1;
+    if (atomic_load(&T.tagged) && op == OP_INC) {
+        tag = atomic_fetch_add(&T.tags, 1);
+        if (tag >= MAX_TAGS) {
+            cfg_release_service(c, i);
+            cfg_fail(c, "harness: more than %d attempts at an Inc", MAX_TAGS);
+            return -1;
+        }
+        T.owner[tag] = submitter_no;
+        cmd[1] = (uint8_t)tag;
+        cmd[2] = (uint8_t)(tag >> 8);
+        cmd_len = 3;
+    }
     void *out = NULL;
     size_t len = 0;
-    rsm_err e = rsm_submit(s->r, &op, 1, &out, &len);
+    rsm_err e = rsm_submit(s->r, cmd, cmd_len, &out, &len);
     cfg_release_service(c, i);
+    if (tag >= 0 && e == RSM_OK)
+        atomic_store(&T.tag_ok[tag], true);
     if (e == RSM_OK && op == OP_INC) {
         if (len != sizeof(int64_t) || !out) {
             cfg_fail(c, "server %d: rsm_submit(Inc) returned RSM_OK with a result of %zu bytes, "
@@ -234,22 +273,28 @@ static int64_t counter_of(cfg *c, int i)
 }
 
 /* At least nsrv servers' counters reach v: 30 looks, 10 ms apart at first,
- * doubling to 1 s. */
+ * doubling to 1 s (about 24 s in all). Under valgrind the time factor adds
+ * looks 1 s apart, as it stretches the harness's other deadlines. */
 static void check_counter(cfg *c, int64_t v, int nsrv)
 {
-    int64_t to = 10;
-    int count = 0;
-    for (int iters = 0; iters < 30; iters++) {
+    int64_t to = 10, have[NSRV];
+    int count = 0, looks = 30 + 24 * (cfg_time_factor() - 1);
+    for (int iters = 0; iters < looks; iters++) {
         count = 0;
         for (int i = 0; i < NSRV; i++)
-            count += counter_of(c, i) == v;
+            count += (have[i] = counter_of(c, i)) == v;
         if (count >= nsrv)
             return;
         cfg_sleep_ms(to);
         if (to < 1000)
             to *= 2;
     }
-    cfg_fail(c, "check_counter: only %d servers have %" PRId64 " instead of %d", count, v, nsrv);
+    char seen[64] = "";
+    for (int i = 0, at = 0; i < NSRV && at < (int)sizeof seen; i++)
+        at += snprintf(seen + at, sizeof seen - (size_t)at, "%s%" PRId64, i ? ", " : "",
+                       have[i]);
+    cfg_fail(c, "check_counter: only %d servers have %" PRId64 " instead of %d (the "
+             "counters: %s; -1: not running)", count, v, nsrv, seen);
 }
 
 static void shutdown_all(cfg *c)
@@ -271,6 +316,7 @@ typedef struct submitter {
     pthread_t th;
     cfg *c;
     char op;
+    int no;              /* its number, for the tags */
     int server;          /* -1: any, by one_partition */
     _Atomic bool done;
     _Atomic int result;  /* rsm_err of a submit to server */
@@ -280,6 +326,7 @@ typedef struct submitter {
 static void *submit_thread(void *arg)
 {
     submitter *s = arg;
+    submitter_no = s->no;
     int64_t n;
     if (s->server < 0)
         one_partition(s->c, NULL, s->op, &n, false);
@@ -296,7 +343,7 @@ static void *submit_thread(void *arg)
 static bool start_submitters(cfg *c, submitter *s, int n, char op, int server)
 {
     for (int k = 0; k < n; k++) {
-        s[k] = (submitter){ .c = c, .op = op, .server = server };
+        s[k] = (submitter){ .c = c, .op = op, .no = k, .server = server };
         if (pthread_create(&s[k].th, NULL, submit_thread, &s[k]) != 0) {
             cfg_fail(c, "harness could not start a thread");
             for (int j = 0; j < k; j++)
@@ -342,15 +389,63 @@ static void basic(cfg *c)
     cfg_end_ops(c, T.ops);
 }
 
+/* Concurrent4A's check, once every submitter has returned: each server
+ * executed no attempt twice, every attempt that returned RSM_OK, at least
+ * one attempt of each submitter, and the same attempts as the others. The
+ * counters must agree: 50, or more if a retry executed beside its attempt. */
+static void check_tags(cfg *c, int nsub)
+{
+    int tags = atomic_load(&T.tags);
+    if (tags > MAX_TAGS)
+        tags = MAX_TAGS;
+    int64_t v = 0;
+    for (int i = 0; i < NSRV; i++) {
+        int64_t n = counter_of(c, i);
+        v = n > v ? n : v;
+    }
+    check_counter(c, v < nsub ? nsub : v, NSRV);
+    for (int i = 0; i < NSRV && !cfg_failed(c); i++) {
+        counter_srv *srv = cfg_acquire_service(c, i);
+        if (!srv) {
+            cfg_fail(c, "server %d is not running", i);
+            break;
+        }
+        bool done[64] = { false };
+        const char *why = NULL;   /* failed outside srv->mu */
+        pthread_mutex_lock(&srv->mu);
+        for (int t = 0; t < tags && !why; t++) {
+            int e = T.executed[i][t], owner = T.owner[t];
+            if (e > 1)
+                why = "executed one Inc's log entry more than once (do_op runs once an entry)";
+            else if (e == 0 && atomic_load(&T.tag_ok[t]))
+                why = "never executed an Inc whose submit had returned RSM_OK";
+            else if (i > 0 && (e > 0) != (T.executed[0][t] > 0))
+                why = "executed other Incs than server 0";
+            if (e > 0 && owner >= 0 && owner < 64)
+                done[owner] = true;
+        }
+        pthread_mutex_unlock(&srv->mu);
+        cfg_release_service(c, i);
+        if (why)
+            cfg_fail(c, "server %d %s", i, why);
+        for (int k = 0; k < nsub && !cfg_failed(c); k++)
+            if (!done[k])
+                cfg_fail(c, "server %d never executed submitter %d's Inc (every attempt "
+                         "failed)", i, k);
+    }
+}
+
 static void concurrent(cfg *c)
 {
     enum { NINC = 50 };
     cfg_begin(c, "Test: concurrent submit (4A)");
+    atomic_store(&T.tagged, true);
     submitter s[NINC];
     if (!start_submitters(c, s, NINC, OP_INC, -1))
         FAILF(c, "harness could not start its threads");
-    check_counter(c, NINC, NSRV);
     join_submitters(c, s, NINC, NSEC + 1, "of Inc");
+    CHECK(c);
+    check_tags(c, NINC);
     CHECK(c);
     cfg_end_ops(c, T.ops);
 }
