@@ -449,7 +449,7 @@ static void pace(client *cl, double *next)
 /* In real time a client starts an operation at most every 10 ms x clients,
  * so that a test's clients together start at most about 100 a second.
  * 6.5840's clients never wait: the time a Go solution takes for an
- * operation paces them. Unpaced, the C reference made 25 to 40 times as
+ * operation paces them. Unpaced, the C reference made 15 to 30 times as
  * many operations as that cap allows, and any solution, good or bad, kept
  * both cores busy for the whole stage (over 200 s of CPU). The cap makes a
  * test's load, and so the cost of grading, about the same for every
