@@ -25,6 +25,7 @@
 #define NSEC 10          /* a submit attempt gives up after this long */
 #define MAXRAFTSTATE 1000
 #define NTHREADS 100     /* submits in flight in the shutdown and partition tests */
+#define NINC 50          /* Concurrent4A's submitters */
 
 enum { OP_INC = 'I', OP_NULL = 'N', OP_DEC = 'D' };
 
@@ -69,7 +70,7 @@ static int do_op(void *ctx, const void *req, size_t len, void **out, size_t *out
     int tag = -1;
     if (len == 3 && atomic_load(&T.tagged) && b[0] == OP_INC) {
         tag = b[1] | b[2] << 8;
-        if (tag >= atomic_load(&T.tags))
+        if (tag >= atomic_load(&T.tags) || tag >= MAX_TAGS)   /* never given */
             tag = -1;
     }
     char op = len == 1 || tag >= 0 ? (char)b[0] : 0;
@@ -393,7 +394,7 @@ static void basic(cfg *c)
  * executed no attempt twice, every attempt that returned RSM_OK, at least
  * one attempt of each submitter, and the same attempts as the others. The
  * counters must agree: 50, or more if a retry executed beside its attempt. */
-static void check_tags(cfg *c, int nsub)
+static void check_tags(cfg *c)
 {
     int tags = atomic_load(&T.tags);
     if (tags > MAX_TAGS)
@@ -403,14 +404,14 @@ static void check_tags(cfg *c, int nsub)
         int64_t n = counter_of(c, i);
         v = n > v ? n : v;
     }
-    check_counter(c, v < nsub ? nsub : v, NSRV);
+    check_counter(c, v < NINC ? NINC : v, NSRV);
     for (int i = 0; i < NSRV && !cfg_failed(c); i++) {
         counter_srv *srv = cfg_acquire_service(c, i);
         if (!srv) {
             cfg_fail(c, "server %d is not running", i);
             break;
         }
-        bool done[64] = { false };
+        bool done[NINC] = { false };
         const char *why = NULL;   /* failed outside srv->mu */
         pthread_mutex_lock(&srv->mu);
         for (int t = 0; t < tags && !why; t++) {
@@ -421,14 +422,14 @@ static void check_tags(cfg *c, int nsub)
                 why = "never executed an Inc whose submit had returned RSM_OK";
             else if (i > 0 && (e > 0) != (T.executed[0][t] > 0))
                 why = "executed other Incs than server 0";
-            if (e > 0 && owner >= 0 && owner < 64)
+            if (e > 0 && owner >= 0 && owner < NINC)
                 done[owner] = true;
         }
         pthread_mutex_unlock(&srv->mu);
         cfg_release_service(c, i);
         if (why)
             cfg_fail(c, "server %d %s", i, why);
-        for (int k = 0; k < nsub && !cfg_failed(c); k++)
+        for (int k = 0; k < NINC && !cfg_failed(c); k++)
             if (!done[k])
                 cfg_fail(c, "server %d never executed submitter %d's Inc (every attempt "
                          "failed)", i, k);
@@ -437,7 +438,6 @@ static void check_tags(cfg *c, int nsub)
 
 static void concurrent(cfg *c)
 {
-    enum { NINC = 50 };
     cfg_begin(c, "Test: concurrent submit (4A)");
     atomic_store(&T.tagged, true);
     submitter s[NINC];
@@ -445,7 +445,7 @@ static void concurrent(cfg *c)
         FAILF(c, "harness could not start its threads");
     join_submitters(c, s, NINC, NSEC + 1, "of Inc");
     CHECK(c);
-    check_tags(c, NINC);
+    check_tags(c);
     CHECK(c);
     cfg_end_ops(c, T.ops);
 }
